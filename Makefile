@@ -1,0 +1,29 @@
+# Targets the README names. `make run` and `make test` are the same as scripts/run
+# and scripts/test (which need no make on a fresh machine).
+.PHONY: run test lint typecheck fmt check bench clean
+
+run:
+	scripts/run
+
+test:
+	scripts/test
+
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+typecheck:
+	.venv/bin/mypy
+
+fmt:
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+check: lint typecheck
+	.venv/bin/pytest -x -q tests/unit
+
+bench:
+	@ls benchmarks/*.sh benchmarks/*.py 2>/dev/null || echo "no benchmarks yet"
+
+clean:
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info

@@ -1,0 +1,1 @@
+"""Media: release images, instance bundles, uploads, streaming, boot environment."""

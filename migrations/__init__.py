@@ -1,0 +1,1 @@
+"""Alembic migration scripts (``provisioner db upgrade``). The only way the schema changes."""

@@ -1,0 +1,250 @@
+"""The ``provisioner`` command (also ``python -m provisioner``).
+
+Settings are read here, once: defaults -> ``--config``/``PROVISIONER_CONFIG``
+TOML -> ``PROVISIONER_*`` environment -> flags. Every subcommand honours them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from provisioner.config import Settings, load_settings
+from provisioner.domain import Role
+from provisioner.errors import ConfigError, ProvisionerError, ValidationError
+from provisioner.service import Service
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Invocation:
+    config_file: str | None
+    overrides: dict[str, object]
+
+    def settings(self, **more: object) -> Settings:
+        return load_settings(os.environ, self.config_file, {**self.overrides, **more})
+
+
+@contextmanager
+def service(inv: Invocation, **more: object) -> Iterator[Service]:
+    from provisioner.db import open_store
+
+    settings = inv.settings(**more)
+    store = open_store(settings)
+    try:
+        yield Service(store, settings)
+    finally:
+        store.close()
+
+
+def _fail(exc: ProvisionerError) -> None:
+    click.echo(f"error: {exc.message}", err=True)
+    sys.exit(2 if isinstance(exc, ValidationError | ConfigError) else 1)
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=False))
+
+
+pass_inv = click.make_pass_decorator(Invocation)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="TOML settings file (also PROVISIONER_CONFIG).",
+)
+@click.option("--data-dir", help="Where everything is kept (PROVISIONER_DATA_DIR).")
+@click.option(
+    "--database-url",
+    help="SQLAlchemy URL (PROVISIONER_DATABASE_URL); default: SQLite in the data dir.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+    help="PROVISIONER_LOG_LEVEL",
+)
+@click.version_option(package_name="provisioner")
+@click.pass_context
+def main(
+    ctx: click.Context,
+    config_file: str | None,
+    data_dir: str | None,
+    database_url: str | None,
+    log_level: str | None,
+) -> None:
+    """PXE provisioning server: per-MAC boot profiles with ArchivistaBox
+    dot-options (keyboard.de_CH lang.de auto ip.192.168.2.251 ...)."""
+    ctx.obj = Invocation(
+        config_file, {"data_dir": data_dir, "database_url": database_url, "log_level": log_level}
+    )
+
+
+def _errors(fn: F) -> F:
+    """Translate domain errors into a message and exit status."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ProvisionerError as exc:
+            _fail(exc)
+        return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+# -- serve ----------------------------------------------------------------------------------
+@main.command()
+@click.option("--http", help="HTTP listen address HOST:PORT (default 0.0.0.0:8080).")
+@click.option("--workers", "http_workers", type=int, help="gunicorn worker processes.")
+@click.option("--threads", "http_threads", type=int, help="Threads per worker.")
+@click.option("--server-ip", help="Address written into boot files.")
+@pass_inv
+@_errors
+def serve(inv: Invocation, /, **flags: Any) -> None:
+    """Run the server (HTTP API and boot endpoints) on gunicorn."""
+    from provisioner.serve import run
+
+    run(inv.settings(**flags))
+
+
+# -- db ---------------------------------------------------------------------------------------
+@main.group()
+def db() -> None:
+    """Database schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@pass_inv
+@_errors
+def db_upgrade(inv: Invocation, revision: str) -> None:
+    """Create or upgrade the schema."""
+    from provisioner.db import migrate
+
+    url = inv.settings().effective_database_url
+    migrate.upgrade(url, revision)
+    click.echo(f"database at revision {migrate.current(url)}")
+
+
+@db.command("current")
+@pass_inv
+@_errors
+def db_current(inv: Invocation) -> None:
+    """Print the schema revision (and the newest one known)."""
+    from provisioner.db import migrate
+
+    url = inv.settings().effective_database_url
+    click.echo(f"current {migrate.current(url) or '(empty)'}, head {migrate.head()}")
+
+
+# -- tokens --------------------------------------------------------------------------------------
+@main.group()
+def token() -> None:
+    """API tokens (Authorization: Bearer ...)."""
+
+
+@token.command("create")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--name", default="cli", show_default=True, help="A label for the token.")
+@pass_inv
+@_errors
+def token_create(inv: Invocation, role: str, name: str) -> None:
+    """Create a token and print it (only this once; the server keeps its hash)."""
+    with service(inv) as svc:
+        tok, secret = svc.create_token(name, Role(role))
+    click.echo(secret)
+    click.echo(f"token {tok.id} ({tok.name}, {tok.role.value}) created", err=True)
+
+
+@token.command("list")
+@pass_inv
+@_errors
+def token_list(inv: Invocation) -> None:
+    """List tokens (never their secrets)."""
+    with service(inv) as svc:
+        for t in svc.store.list_tokens():
+            click.echo(f"{t.id}\t{t.role.value}\t{t.name}\t{t.created_at:%Y-%m-%d %H:%M}")
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+@pass_inv
+@_errors
+def token_revoke(inv: Invocation, token_id: int) -> None:
+    """Revoke a token by id."""
+    with service(inv) as svc:
+        svc.store.delete_token(token_id)
+    click.echo(f"token {token_id} revoked")
+
+
+# -- import ----------------------------------------------------------------------------------------
+@main.command("import-syslinux")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--replace", is_flag=True, help="Replace profiles that would change.")
+@click.option(
+    "--join-wrapped",
+    is_flag=True,
+    help="Join text wrapped onto the lines after APPEND onto the APPEND line.",
+)
+@click.option("--dry-run", is_flag=True, help="Report what would happen; change nothing.")
+@pass_inv
+@_errors
+def import_syslinux(
+    inv: Invocation, file: Path, replace: bool, join_wrapped: bool, dry_run: bool
+) -> None:
+    """Turn each LABEL of a syslinux.cfg/isolinux.cfg into a profile of that name.
+
+    Idempotent: an identical profile is left alone; one that would change is
+    refused unless --replace. Any problem in the file imports nothing."""
+    raw = file.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    with service(inv) as svc:
+        report = svc.import_syslinux(
+            text, replace=replace, join_wrapped=join_wrapped, dry_run=dry_run
+        )
+    for w in report.warnings:
+        click.echo(f"warning: {file}: {w}", err=True)
+    for p in report.problems:
+        click.echo(f"error: {file}: {p}", err=True)
+    if report.problems:
+        click.echo("nothing imported", err=True)
+        sys.exit(2)
+    for name in report.refused:
+        click.echo(
+            f"refused: label {name!r} would change the existing profile {name!r}; "
+            "use --replace to replace it",
+            err=True,
+        )
+    prefix = "would be " if dry_run else ""
+    for what, names in (
+        ("created", report.created),
+        ("replaced", report.replaced),
+        ("unchanged", report.unchanged),
+        ("skipped", report.skipped),
+    ):
+        for name in names:
+            click.echo(f"{prefix}{what}: {name}")
+    if report.refused:
+        sys.exit(1)
+
+
+from provisioner import cli_objects  # noqa: E402  (registers node/profile/bundle groups)
+
+__all__ = ["cli_objects", "main"]

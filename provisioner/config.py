@@ -1,0 +1,214 @@
+"""Settings: defaults -> optional TOML file -> ``PROVISIONER_*`` env -> flags.
+
+Read once, at an entry point (``provisioner`` CLI, ``app.py``), into one frozen
+:class:`Settings` that is passed down. No other module reads the environment.
+
+Every field has an environment variable: ``PROVISIONER_`` + its name in upper
+case (``data_dir`` -> ``PROVISIONER_DATA_DIR``). ``PROVISIONER_CONFIG`` names the
+TOML file (or ``--config``); its keys are the field names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from provisioner.errors import ConfigError
+
+ENV_PREFIX = "PROVISIONER_"
+CONFIG_ENV = "PROVISIONER_CONFIG"
+#: Environment variables with our prefix that are not settings.
+_NOT_SETTINGS = (CONFIG_ENV, "PROVISIONER_TEST_")
+
+
+def _default_data_dir() -> Path:
+    return Path("/var/lib/provisioner") if os.geteuid() == 0 else Path.home() / ".provisioner"
+
+
+def _help(text: str, **extra: Any) -> dict[str, Any]:
+    return {"help": text, **extra}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable. See docs/configuration.md for the full table."""
+
+    data_dir: Path = field(
+        default_factory=_default_data_dir,
+        metadata=_help(
+            "Directory holding everything the server keeps (database, media, boot files)."
+        ),
+    )
+    database_url: str = field(
+        default="",
+        metadata=_help(
+            "SQLAlchemy URL; empty means SQLite at DATA_DIR/provisioner.db. "
+            "PostgreSQL: postgresql+psycopg://user:pass@host/db"
+        ),
+    )
+    db_busy_timeout: float = field(
+        default=15.0, metadata=_help("Seconds SQLite waits for a lock before giving up.")
+    )
+    auto_migrate: bool = field(
+        default=True,
+        metadata=_help("Bring the database schema up to date when a command opens it."),
+    )
+    http: str = field(default="0.0.0.0:8080", metadata=_help("HTTP listen address HOST:PORT."))
+    http_workers: int = field(default=2, metadata=_help("gunicorn worker processes."))
+    http_threads: int = field(default=16, metadata=_help("Threads per gunicorn worker."))
+    server_ip: str = field(
+        default="",
+        metadata=_help(
+            "Address written into boot files and DHCP replies; "
+            "empty: taken from the HTTP request or the interface."
+        ),
+    )
+    tftp: str = field(default="", metadata=_help("TFTP listen address HOST:PORT; empty: off."))
+    dns: str = field(default="", metadata=_help("DNS listen address HOST:PORT; empty: off."))
+    dhcp: str = field(
+        default="off",
+        metadata=_help(
+            "DHCP mode: off, proxy (PXE only, beside the site's server) or full.",
+            choices=("off", "proxy", "full"),
+        ),
+    )
+    interface: str = field(default="", metadata=_help("Network interface DHCP answers on."))
+    domain: str = field(default="lan", metadata=_help("DNS domain of the node host names."))
+    unknown_macs: str = field(
+        default="ignore",
+        metadata=_help(
+            "What an unknown MAC gets: ignore (no answer) or menu (the default menu).",
+            choices=("ignore", "menu"),
+        ),
+    )
+    menu_default: str = field(
+        default="local", metadata=_help("Label the default menu boots when nobody picks one.")
+    )
+    menu_timeout: int = field(
+        default=100, metadata=_help("Default menu timeout in tenths of a second (pxelinux).")
+    )
+    log_level: str = field(
+        default="INFO",
+        metadata=_help("Log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+    )
+
+    # -- derived values ------------------------------------------------------
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'provisioner.db'}"
+
+    @property
+    def http_host_port(self) -> tuple[str, int]:
+        return parse_host_port(self.http, "http")
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def parse_host_port(value: str, name: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(name, f"{value!r} is not HOST:PORT")
+    host = host.strip("[]") or "0.0.0.0"  # noqa: S104
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(name, f"{host!r} is not an IP address") from None
+    return host, int(port)
+
+
+def _to_bool(raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"{raw!r} is not a boolean")
+
+
+def _converter(f: dataclasses.Field[Any]) -> Callable[[object], Any]:
+    kind = {"Path": Path, "int": int, "float": float, "bool": _to_bool}.get(str(f.type), str)
+
+    def convert(raw: object) -> Any:
+        if kind is int and isinstance(raw, bool):
+            raise ValueError("expected a number")
+        value = kind(raw)  # type: ignore[operator]
+        choices = f.metadata.get("choices")
+        if choices and value not in choices:
+            raise ValueError(f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    return convert
+
+
+def fields() -> tuple[dataclasses.Field[Any], ...]:
+    return dataclasses.fields(Settings)
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def load_settings(
+    env: Mapping[str, str],
+    config_file: Path | str | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> Settings:
+    """Merge the four layers into one :class:`Settings`; errors name the source."""
+    by_name = {f.name: f for f in fields()}
+    values: dict[str, Any] = {}
+
+    def put(name: str, raw: object, source: str) -> None:
+        try:
+            values[name] = _converter(by_name[name])(raw)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(source, str(exc)) from None
+
+    path = config_file or env.get(CONFIG_ENV) or None
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+        for key, raw in data.items():
+            name = key.replace("-", "_")
+            if name not in by_name:
+                raise ConfigError(f"{path}: {key}", "unknown setting")
+            put(name, raw, f"{path}: {key}")
+
+    for key, raw in env.items():
+        if not key.startswith(ENV_PREFIX) or key.startswith(_NOT_SETTINGS):
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        if name not in by_name:
+            raise ConfigError(key, "unknown setting (see docs/configuration.md)")
+        put(name, raw, key)
+
+    for name, raw in (overrides or {}).items():
+        if raw is not None:
+            put(name, raw, "--" + name.replace("_", "-"))
+
+    if "data_dir" in values:  # relative to where we were started, whatever chdir()s later
+        values["data_dir"] = values["data_dir"].absolute()
+    settings = Settings(**values)
+    for name in ("http", "tftp", "dns"):
+        if getattr(settings, name):
+            parse_host_port(getattr(settings, name), name)
+    if settings.server_ip:
+        try:
+            ipaddress.IPv4Address(settings.server_ip)
+        except ValueError:
+            raise ConfigError(
+                "server_ip", f"{settings.server_ip!r} is not an IPv4 address"
+            ) from None
+    return settings

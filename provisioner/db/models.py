@@ -1,0 +1,161 @@
+"""SQLAlchemy 2 typed models. Only :mod:`provisioner.db` and ``migrations/``
+import this; everything else talks to :class:`provisioner.store.Store`.
+
+The schema changes only through Alembic migrations; ``tests`` run
+``alembic check`` so these models and ``migrations/versions`` never drift.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from provisioner.bootparams import Options
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps stored in UTC and always returned timezone-aware (SQLite
+    stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class OptionsText(TypeDecorator[Options]):
+    """A dot-options command line, stored as its canonical text form."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Options | None, dialect: Dialect) -> str:
+        return "" if value is None else value.render()
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Options:
+        return Options.parse(value or "", "stored options")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class ReleaseRow(Base):
+    __tablename__ = "releases"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_releases_name_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class BundleRow(Base):
+    __tablename__ = "bundles"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    iso: Mapped[str | None] = mapped_column(String(255))
+    definition: Mapped[str | None] = mapped_column(String(255))
+    image: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+
+
+class ProfileRow(Base):
+    __tablename__ = "profiles"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kernel: Mapped[str] = mapped_column(String(255))
+    initrd: Mapped[str | None] = mapped_column(String(255))
+    options: Mapped[Options] = mapped_column(OptionsText())
+    ipappend: Mapped[int] = mapped_column(Integer)
+    release_id: Mapped[int | None] = mapped_column(
+        ForeignKey("releases.id", ondelete="RESTRICT"), index=True
+    )
+    bundle_name: Mapped[str | None] = mapped_column(
+        ForeignKey("bundles.name", ondelete="RESTRICT"), index=True
+    )
+    description: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class NodeRow(Base):
+    __tablename__ = "nodes"
+
+    mac: Mapped[str] = mapped_column(String(17), primary_key=True)
+    hostname: Mapped[str | None] = mapped_column(String(253), unique=True)
+    profile_name: Mapped[str | None] = mapped_column(
+        ForeignKey("profiles.name", ondelete="RESTRICT"), index=True
+    )
+    options: Mapped[Options] = mapped_column(OptionsText())
+    release_id: Mapped[int | None] = mapped_column(
+        ForeignKey("releases.id", ondelete="RESTRICT"), index=True
+    )
+    bundle_name: Mapped[str | None] = mapped_column(
+        ForeignKey("bundles.name", ondelete="RESTRICT"), index=True
+    )
+    action: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_mac_id", "mac", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    time: Mapped[datetime]
+    mac: Mapped[str | None] = mapped_column(String(17))
+    kind: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]]
+
+
+class TokenRow(Base):
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]

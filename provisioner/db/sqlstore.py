@@ -1,0 +1,441 @@
+"""The SQL implementation of :class:`provisioner.store.Store` (SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, delete, func, select
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.orm import Session
+
+from provisioner.db.engine import make_engines
+from provisioner.db.models import (
+    BundleRow,
+    EventRow,
+    NodeRow,
+    ProfileRow,
+    ReleaseRow,
+    TokenRow,
+)
+from provisioner.domain import (
+    Action,
+    Bundle,
+    Event,
+    Node,
+    Profile,
+    Release,
+    Role,
+    State,
+    Token,
+    parse_release_ref,
+    utcnow,
+)
+from provisioner.errors import Conflict, NotFound, StoreError, ValidationError
+
+T = TypeVar("T")
+_Row = TypeVar("_Row", NodeRow, ProfileRow, BundleRow)
+_Sel = TypeVar("_Sel", bound=Select[Any])
+
+
+def _users(kind: str, keys: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(keys[:limit])
+    more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
+    return f"{kind} {shown}{more}"
+
+
+class SqlStore:
+    """Store over SQLAlchemy. Thread-safe: one session per call."""
+
+    def __init__(self, url: str, busy_timeout: float = 15.0) -> None:
+        self._reader, self._writer = make_engines(url, busy_timeout)
+        self.url = self._reader.url
+        self._for_update = self._reader.dialect.name == "postgresql"
+
+    # -- plumbing ------------------------------------------------------------
+    @contextmanager
+    def _session(self, write: bool) -> Iterator[Session]:
+        engine = self._writer if write else self._reader
+        try:
+            with Session(engine, expire_on_commit=False) as session, session.begin():
+                yield session
+        except (OperationalError, ProgrammingError) as exc:
+            text = str(exc.orig)
+            if "no such table" in text or ("does not exist" in text and "relation" in text):
+                raise StoreError(
+                    "the database has no schema yet: run 'provisioner db upgrade'"
+                ) from exc
+            if "locked" in text:
+                raise StoreError("the database stayed locked past the busy timeout") from exc
+            raise StoreError(f"database unavailable: {text.strip().splitlines()[0]}") from exc
+
+    def _locked(self, stmt: _Sel) -> _Sel:
+        return stmt.with_for_update() if self._for_update else stmt
+
+    def _rmw(self, fn: Callable[[Session], T], what: str) -> T:
+        """Run a read-modify-write; one retry when a concurrent insert won the race."""
+        for attempt in (1, 2):
+            try:
+                with self._session(write=True) as s:
+                    return fn(s)
+            except IntegrityError as exc:
+                if attempt == 2:
+                    raise Conflict(f"{what} changed concurrently; try again") from exc
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self._reader.dispose()
+
+    # -- references ------------------------------------------------------------
+    def _release_id(self, s: Session, ref: str | None, field: str) -> int | None:
+        if ref is None:
+            return None
+        name, version = parse_release_ref(ref, field)
+        rid = s.scalar(
+            select(ReleaseRow.id).where(ReleaseRow.name == name, ReleaseRow.version == version)
+        )
+        if rid is None:
+            raise ValidationError(field, f"release {ref!r} does not exist")
+        return rid
+
+    def _release_refs(self, s: Session) -> dict[int, str]:
+        return {r.id: f"{r.name}:{r.version}" for r in s.scalars(select(ReleaseRow))}
+
+    @staticmethod
+    def _refuse_if_used(s: Session, what: str, node_cond: Any, profile_cond: Any) -> None:
+        nodes = list(s.scalars(select(NodeRow.mac).where(node_cond)))
+        profiles = list(s.scalars(select(ProfileRow.name).where(profile_cond)))
+        if nodes or profiles:
+            who = [_users("node", nodes)] if nodes else []
+            who += [_users("profile", profiles)] if profiles else []
+            raise Conflict(f"{what} is still used by {'; '.join(who)}")
+
+    @staticmethod
+    def _require(s: Session, row_type: type[_Row], key: str | None, field: str, kind: str) -> None:
+        if key is not None and s.get(row_type, key) is None:
+            raise ValidationError(field, f"{kind} {key!r} does not exist")
+
+    # -- nodes ------------------------------------------------------------
+    @staticmethod
+    def _node(row: NodeRow, refs: dict[int, str]) -> Node:
+        return Node(
+            mac=row.mac,
+            hostname=row.hostname,
+            profile=row.profile_name,
+            options=row.options,
+            release=refs[row.release_id] if row.release_id is not None else None,
+            bundle=row.bundle_name,
+            action=Action(row.action),
+            state=State(row.state),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    def find_node(self, mac: str) -> Node | None:
+        with self._session(write=False) as s:
+            row = s.get(NodeRow, mac)
+            return None if row is None else self._node(row, self._release_refs(s))
+
+    def get_node(self, mac: str) -> Node:
+        node = self.find_node(mac)
+        if node is None:
+            raise NotFound("node", mac)
+        return node
+
+    def list_nodes(self) -> list[Node]:
+        with self._session(write=False) as s:
+            refs = self._release_refs(s)
+            return [self._node(r, refs) for r in s.scalars(select(NodeRow).order_by(NodeRow.mac))]
+
+    def change_node(
+        self, mac: str, change: Callable[[Node | None], Node], events: Sequence[Event] = ()
+    ) -> tuple[Node, bool]:
+        def run(s: Session) -> tuple[Node, bool]:
+            row = s.scalar(self._locked(select(NodeRow).where(NodeRow.mac == mac)))
+            refs = self._release_refs(s)
+            new = change(None if row is None else self._node(row, refs))
+            if new.mac != mac:
+                raise ValidationError("mac", "a node's MAC cannot change")
+            release_id = self._release_id(s, new.release, "release")
+            self._require(s, ProfileRow, new.profile, "profile", "profile")
+            self._require(s, BundleRow, new.bundle, "bundle", "bundle")
+            if new.hostname is not None:
+                other = s.scalar(
+                    select(NodeRow.mac).where(NodeRow.hostname == new.hostname, NodeRow.mac != mac)
+                )
+                if other is not None:
+                    raise Conflict(f"hostname {new.hostname!r} is already used by node {other}")
+            created = row is None
+            if row is None:
+                row = NodeRow(mac=mac, created_at=new.created_at)
+                s.add(row)
+            row.hostname = new.hostname
+            row.profile_name = new.profile
+            row.options = new.options
+            row.release_id = release_id
+            row.bundle_name = new.bundle
+            row.action = new.action.value
+            row.state = new.state.value
+            row.updated_at = new.updated_at
+            for e in events:
+                s.add(self._event_row(e))
+            s.flush()
+            return self._node(row, refs), created
+
+        return self._rmw(run, f"node {mac}")
+
+    def delete_node(self, mac: str) -> None:
+        with self._session(write=True) as s:
+            if s.execute(delete(NodeRow).where(NodeRow.mac == mac)).rowcount == 0:  # type: ignore[attr-defined]
+                raise NotFound("node", mac)
+
+    # -- profiles ------------------------------------------------------------
+    @staticmethod
+    def _profile(row: ProfileRow, refs: dict[int, str]) -> Profile:
+        return Profile(
+            name=row.name,
+            kernel=row.kernel,
+            initrd=row.initrd,
+            options=row.options,
+            ipappend=row.ipappend,
+            release=refs[row.release_id] if row.release_id is not None else None,
+            bundle=row.bundle_name,
+            description=row.description,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    def get_profile(self, name: str) -> Profile:
+        with self._session(write=False) as s:
+            row = s.get(ProfileRow, name)
+            if row is None:
+                raise NotFound("profile", name)
+            return self._profile(row, self._release_refs(s))
+
+    def list_profiles(self) -> list[Profile]:
+        with self._session(write=False) as s:
+            refs = self._release_refs(s)
+            rows = s.scalars(select(ProfileRow).order_by(ProfileRow.name))
+            return [self._profile(r, refs) for r in rows]
+
+    def change_profile(
+        self, name: str, change: Callable[[Profile | None], Profile]
+    ) -> tuple[Profile, bool]:
+        def run(s: Session) -> tuple[Profile, bool]:
+            row = s.scalar(self._locked(select(ProfileRow).where(ProfileRow.name == name)))
+            refs = self._release_refs(s)
+            new = change(None if row is None else self._profile(row, refs))
+            if new.name != name:
+                raise ValidationError("name", "a profile's name cannot change")
+            release_id = self._release_id(s, new.release, "release")
+            self._require(s, BundleRow, new.bundle, "bundle", "bundle")
+            created = row is None
+            if row is None:
+                row = ProfileRow(name=name, created_at=new.created_at)
+                s.add(row)
+            row.kernel = new.kernel
+            row.initrd = new.initrd
+            row.options = new.options
+            row.ipappend = new.ipappend
+            row.release_id = release_id
+            row.bundle_name = new.bundle
+            row.description = new.description
+            row.updated_at = new.updated_at
+            s.flush()
+            return self._profile(row, refs), created
+
+        return self._rmw(run, f"profile {name}")
+
+    def delete_profile(self, name: str) -> None:
+        with self._session(write=True) as s:
+            row = s.scalar(self._locked(select(ProfileRow).where(ProfileRow.name == name)))
+            if row is None:
+                raise NotFound("profile", name)
+            users = list(s.scalars(select(NodeRow.mac).where(NodeRow.profile_name == name)))
+            if users:
+                raise Conflict(f"profile {name!r} is still used by {_users('node', users)}")
+            s.delete(row)
+
+    # -- releases ------------------------------------------------------------
+    @staticmethod
+    def _release(row: ReleaseRow) -> Release:
+        return Release(
+            name=row.name,
+            version=row.version,
+            filename=row.filename,
+            size=row.size,
+            sha256=row.sha256,
+            created_at=row.created_at,
+        )
+
+    def get_release(self, name: str, version: str) -> Release:
+        with self._session(write=False) as s:
+            row = s.scalar(
+                select(ReleaseRow).where(ReleaseRow.name == name, ReleaseRow.version == version)
+            )
+            if row is None:
+                raise NotFound("release", f"{name}:{version}")
+            return self._release(row)
+
+    def list_releases(self) -> list[Release]:
+        with self._session(write=False) as s:
+            rows = s.scalars(select(ReleaseRow).order_by(ReleaseRow.name, ReleaseRow.id))
+            return [self._release(r) for r in rows]
+
+    def add_release(self, release: Release) -> Release:
+        def run(s: Session) -> Release:
+            exists = s.scalar(
+                select(func.count())
+                .select_from(ReleaseRow)
+                .where(ReleaseRow.name == release.name, ReleaseRow.version == release.version)
+            )
+            if exists:
+                raise Conflict(f"release {release.ref!r} already exists")
+            s.add(
+                ReleaseRow(
+                    name=release.name,
+                    version=release.version,
+                    filename=release.filename,
+                    size=release.size,
+                    sha256=release.sha256,
+                    created_at=release.created_at,
+                )
+            )
+            return release
+
+        return self._rmw(run, f"release {release.ref}")
+
+    def delete_release(self, name: str, version: str) -> None:
+        ref = f"{name}:{version}"
+        with self._session(write=True) as s:
+            row = s.scalar(
+                self._locked(
+                    select(ReleaseRow).where(ReleaseRow.name == name, ReleaseRow.version == version)
+                )
+            )
+            if row is None:
+                raise NotFound("release", ref)
+            self._refuse_if_used(
+                s,
+                f"release {ref!r}",
+                NodeRow.release_id == row.id,
+                ProfileRow.release_id == row.id,
+            )
+            s.delete(row)
+
+    # -- bundles ------------------------------------------------------------
+    @staticmethod
+    def _bundle(row: BundleRow) -> Bundle:
+        return Bundle(
+            name=row.name,
+            iso=row.iso,
+            definition=row.definition,
+            image=row.image,
+            created_at=row.created_at,
+        )
+
+    def get_bundle(self, name: str) -> Bundle:
+        with self._session(write=False) as s:
+            row = s.get(BundleRow, name)
+            if row is None:
+                raise NotFound("bundle", name)
+            return self._bundle(row)
+
+    def list_bundles(self) -> list[Bundle]:
+        with self._session(write=False) as s:
+            return [self._bundle(r) for r in s.scalars(select(BundleRow).order_by(BundleRow.name))]
+
+    def change_bundle(
+        self, name: str, change: Callable[[Bundle | None], Bundle]
+    ) -> tuple[Bundle, bool]:
+        def run(s: Session) -> tuple[Bundle, bool]:
+            row = s.scalar(self._locked(select(BundleRow).where(BundleRow.name == name)))
+            new = change(None if row is None else self._bundle(row))
+            if new.name != name:
+                raise ValidationError("name", "a bundle's name cannot change")
+            created = row is None
+            if row is None:
+                row = BundleRow(name=name, created_at=new.created_at)
+                s.add(row)
+            row.iso, row.definition, row.image = new.iso, new.definition, new.image
+            s.flush()
+            return self._bundle(row), created
+
+        return self._rmw(run, f"bundle {name}")
+
+    def delete_bundle(self, name: str) -> None:
+        with self._session(write=True) as s:
+            row = s.scalar(self._locked(select(BundleRow).where(BundleRow.name == name)))
+            if row is None:
+                raise NotFound("bundle", name)
+            self._refuse_if_used(
+                s, f"bundle {name!r}", NodeRow.bundle_name == name, ProfileRow.bundle_name == name
+            )
+            s.delete(row)
+
+    # -- events ------------------------------------------------------------
+    @staticmethod
+    def _event_row(e: Event) -> EventRow:
+        return EventRow(time=e.time, mac=e.mac, kind=e.kind, message=e.message, data=dict(e.data))
+
+    @staticmethod
+    def _event(row: EventRow) -> Event:
+        return Event(
+            id=row.id,
+            time=row.time,
+            mac=row.mac,
+            kind=row.kind,
+            message=row.message,
+            data=dict(row.data or {}),
+        )
+
+    def add_event(self, event: Event) -> Event:
+        with self._session(write=True) as s:
+            row = self._event_row(event)
+            s.add(row)
+            s.flush()
+            return self._event(row)
+
+    def list_events(
+        self, mac: str | None = None, limit: int = 100, before_id: int | None = None
+    ) -> list[Event]:
+        stmt = select(EventRow).order_by(EventRow.id.desc()).limit(limit)
+        if mac is not None:
+            stmt = stmt.where(EventRow.mac == mac)
+        if before_id is not None:
+            stmt = stmt.where(EventRow.id < before_id)
+        with self._session(write=False) as s:
+            return [self._event(r) for r in s.scalars(stmt)]
+
+    # -- tokens ------------------------------------------------------------
+    @staticmethod
+    def _token(row: TokenRow) -> Token:
+        return Token(
+            id=row.id,
+            name=row.name,
+            role=Role(row.role),
+            secret_hash=row.secret_hash,
+            created_at=row.created_at,
+        )
+
+    def add_token(self, name: str, role: Role, secret_hash: str) -> Token:
+        with self._session(write=True) as s:
+            row = TokenRow(name=name, role=role.value, secret_hash=secret_hash, created_at=utcnow())
+            s.add(row)
+            s.flush()
+            return self._token(row)
+
+    def find_token(self, secret_hash: str) -> Token | None:
+        with self._session(write=False) as s:
+            row = s.scalar(select(TokenRow).where(TokenRow.secret_hash == secret_hash))
+            return None if row is None else self._token(row)
+
+    def list_tokens(self) -> list[Token]:
+        with self._session(write=False) as s:
+            return [self._token(r) for r in s.scalars(select(TokenRow).order_by(TokenRow.id))]
+
+    def delete_token(self, token_id: int) -> None:
+        with self._session(write=True) as s:
+            if s.execute(delete(TokenRow).where(TokenRow.id == token_id)).rowcount == 0:  # type: ignore[attr-defined]
+                raise NotFound("token", str(token_id))

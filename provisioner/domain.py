@@ -1,0 +1,239 @@
+"""Plain domain values: nodes, profiles, releases, bundles, events, tokens.
+
+Immutable dataclasses plus the validators for their identifiers (MAC addresses,
+host names, profile names, release references). No I/O, no framework imports.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from provisioner.bootparams import Options, check_word
+from provisioner.errors import ValidationError
+
+E = TypeVar("E", bound=StrEnum)
+
+_MAC_HEX_RE = re.compile(r"[0-9a-f]{12}\Z")
+_MAC_SEP_RE = re.compile(r"[:\-.\s]")
+_LABEL_RE = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
+_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}\Z")
+_VERSION_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}\Z")
+_PATH_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+/-]{0,254}\Z")
+_URL_RE = re.compile(r"(https?|tftp)://[A-Za-z0-9_.:\[\]-]+(/[A-Za-z0-9_.+/%~-]*)?\Z")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def normalize_mac(value: object, field: str = "mac") -> str:
+    """Return ``aa:bb:cc:dd:ee:ff`` for any common spelling.
+
+    Accepts ``AA:BB:CC:DD:EE:FF``, ``aa-bb-cc-dd-ee-ff``, ``aabb.ccdd.eeff``,
+    ``aabbccddeeff`` and pxelinux's ``01-aa-bb-cc-dd-ee-ff`` (ARP type 1 prefix).
+    """
+    if not isinstance(value, str):
+        raise ValidationError(field, "must be a string")
+    text = value.strip().lower()
+    groups = [g for g in _MAC_SEP_RE.split(text) if g != ""]
+    if len(groups) == 7 and groups[0] == "01" and all(len(g) == 2 for g in groups):
+        groups = groups[1:]  # pxelinux: hardware type 01 (Ethernet) first
+    if len(groups) == 6 and not all(len(g) == 2 for g in groups):
+        raise ValidationError(field, f"{value!r} is not a MAC address")
+    if len(groups) == 3 and not all(len(g) == 4 for g in groups):
+        raise ValidationError(field, f"{value!r} is not a MAC address")
+    hexdigits = "".join(groups)
+    if len(groups) not in (1, 3, 6) or not _MAC_HEX_RE.match(hexdigits):
+        raise ValidationError(field, f"{value!r} is not a MAC address")
+    if int(hexdigits[:2], 16) & 1:
+        raise ValidationError(field, f"{value!r} is a multicast address, not a NIC")
+    if hexdigits == "000000000000":
+        raise ValidationError(field, "00:00:00:00:00:00 is not a NIC")
+    return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
+
+
+def mac_dashed(mac: str) -> str:
+    """``aa:bb:...`` -> ``aa-bb-...`` (pxelinux file names)."""
+    return mac.replace(":", "-")
+
+
+def validate_hostname(value: object, field: str = "hostname") -> str:
+    """RFC 1123 host name (one or more labels), returned in lower case."""
+    if not isinstance(value, str) or not value:
+        raise ValidationError(field, "must be a non-empty string")
+    name = value.lower().rstrip(".")
+    if len(name) > 253:
+        raise ValidationError(field, "is longer than 253 characters")
+    for label in name.split("."):
+        if not _LABEL_RE.match(label):
+            raise ValidationError(
+                field, f"{value!r} is not a valid host name (letters, digits and '-' per label)"
+            )
+    return name
+
+
+def validate_name(value: object, field: str) -> str:
+    """Profile, bundle and release names: 1-64 of ``A-Za-z0-9_.-``."""
+    if not isinstance(value, str) or not _NAME_RE.match(value):
+        raise ValidationError(
+            field, f"{value!r} is not a valid name (1-64 letters, digits, '_', '.', '-')"
+        )
+    return value
+
+
+def validate_version(value: object, field: str = "version") -> str:
+    if not isinstance(value, str) or not _VERSION_RE.match(value):
+        raise ValidationError(field, f"{value!r} is not a valid version")
+    return value
+
+
+def parse_release_ref(value: object, field: str = "release") -> tuple[str, str]:
+    """``"NAME:VERSION"`` -> ``(name, version)``."""
+    if not isinstance(value, str) or value.count(":") != 1:
+        raise ValidationError(field, f"{value!r} must be written NAME:VERSION")
+    name, version = value.split(":")
+    return validate_name(name, field), validate_version(version, field)
+
+
+def validate_boot_path(value: object, field: str) -> str:
+    """A kernel/initrd reference: a relative path under the boot root, or a URL."""
+    if not isinstance(value, str) or not value:
+        raise ValidationError(field, "must be a non-empty string")
+    check_word(value, field)
+    if "://" in value:
+        if not _URL_RE.match(value):
+            raise ValidationError(field, f"{value!r} is not an http(s)/tftp URL we can render")
+        return value
+    if not _PATH_RE.match(value) or any(p in {"", ".", ".."} for p in value.split("/")):
+        raise ValidationError(field, f"{value!r} is not a plain relative path")
+    return value
+
+
+class Action(StrEnum):
+    """What a node's next PXE boot does."""
+
+    INSTALL = "install"
+    LOCAL = "local"
+    ROLLBACK = "rollback"
+    RESCUE = "rescue"
+    WIPE = "wipe"
+
+
+class State(StrEnum):
+    NEW = "new"
+    INSTALLING = "installing"
+    INSTALLED = "installed"
+    FAILED = "failed"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    VIEWER = "viewer"
+
+
+def parse_enum(enum: type[E], value: object, field: str) -> E:
+    try:
+        return enum(value if isinstance(value, str) else repr(value))
+    except ValueError:
+        allowed = ", ".join(e.value for e in enum)
+        raise ValidationError(field, f"{value!r} is not one of: {allowed}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """Named defaults a node inherits (one label of a syslinux.cfg)."""
+
+    name: str
+    kernel: str = "vmlinuz"
+    initrd: str | None = None
+    options: Options = field(default_factory=Options)
+    ipappend: int = 2
+    release: str | None = None
+    bundle: str | None = None
+    description: str = ""
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+    def same_content(self, other: Profile) -> bool:
+        """Equal in everything but the timestamps."""
+        return replace(self, created_at=other.created_at, updated_at=other.updated_at) == other
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One box, keyed by its normalised MAC."""
+
+    mac: str
+    hostname: str | None = None
+    profile: str | None = None
+    options: Options = field(default_factory=Options)
+    release: str | None = None
+    bundle: str | None = None
+    action: Action = Action.INSTALL
+    state: State = State.NEW
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """A versioned squashfs master image."""
+
+    name: str
+    version: str
+    filename: str
+    size: int
+    sha256: str
+    created_at: datetime = field(default_factory=utcnow)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """A VM instance bundled at install time: ``copyiso``/``copydef``/``copyimg``."""
+
+    name: str
+    iso: str | None = None
+    definition: str | None = None
+    image: str | None = None
+    created_at: datetime = field(default_factory=utcnow)
+
+    def options(self) -> Options:
+        words = [
+            f"{key}.{value}"
+            for key, value in (
+                ("copyiso", self.iso),
+                ("copydef", self.definition),
+                ("copyimg", self.image),
+            )
+            if value
+        ]
+        return Options.parse(" ".join(words), "bundle")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: str
+    message: str
+    mac: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+    time: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """An API token; only the SHA-256 of the secret is ever stored."""
+
+    id: int | None
+    name: str
+    role: Role
+    secret_hash: str
+    created_at: datetime = field(default_factory=utcnow)

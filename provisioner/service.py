@@ -1,0 +1,310 @@
+"""Application operations shared by the API, the CLI and the boot endpoints.
+
+Thin: validation lives in :mod:`provisioner.fields`, formats in their own
+modules, state in the :class:`~provisioner.store.Store`. This module strings
+them together and records events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from provisioner.bootparams import Options
+from provisioner.bootspec import BootSpec, build_bootspec, check_cmdline, effective_bundle_name
+from provisioner.config import Settings
+from provisioner.domain import (
+    Bundle,
+    Event,
+    Node,
+    Profile,
+    Role,
+    Token,
+    normalize_mac,
+    parse_release_ref,
+    validate_name,
+)
+from provisioner.errors import NotFound, ValidationError
+from provisioner.fields import bundle_from_fields, node_from_fields, profile_from_fields
+from provisioner.importer import plan_import
+from provisioner.store import Store
+from pxelinux.render import MenuEntry, ipxe_menu, ipxe_script, pxelinux_config, pxelinux_menu
+from pxelinux.syslinux_cfg import Problem
+
+TOKEN_PREFIX = "prov_"  # noqa: S105 - a prefix, not a secret
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass
+class Catalog:
+    """Profiles and bundles by name: one read, many boot specs."""
+
+    profiles: dict[str, Profile]
+    bundles: dict[str, Bundle]
+
+
+@dataclass
+class ImportReport:
+    created: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.refused
+
+
+class Service:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+
+    # -- boot specs -----------------------------------------------------------------
+    def catalog(self) -> Catalog:
+        return Catalog(
+            profiles={p.name: p for p in self.store.list_profiles()},
+            bundles={b.name: b for b in self.store.list_bundles()},
+        )
+
+    def bootspec(self, node: Node, catalog: Catalog | None = None) -> BootSpec:
+        cat = catalog or self.catalog()
+        profile = cat.profiles.get(node.profile) if node.profile else None
+        bundle_name = effective_bundle_name(node, profile)
+        bundle = cat.bundles.get(bundle_name) if bundle_name else None
+        return build_bootspec(node, profile, bundle)
+
+    def menu_entries(self, catalog: Catalog | None = None) -> list[MenuEntry]:
+        cat = catalog or self.catalog()
+        entries = []
+        for p in cat.profiles.values():
+            bundle = cat.bundles.get(p.bundle) if p.bundle else None
+            cmdline = p.options.merged(bundle.options()) if bundle else p.options
+            initrd = tuple(p.initrd.split(",")) if p.initrd else ()
+            entries.append(
+                MenuEntry(
+                    label=p.name,
+                    kernel=p.kernel,
+                    cmdline=cmdline,
+                    initrd=initrd
+                    or tuple(x for v in cmdline.kernel_values("initrd") for x in v.split(",")),
+                    initrd_in_cmdline=bool(cmdline.kernel_values("initrd")),
+                    ipappend=p.ipappend,
+                )
+            )
+        return entries
+
+    def pxelinux_file(self, name: str) -> str | None:
+        """Text of ``pxelinux.cfg/<name>``, or None where pxelinux should go on
+        down its fallback chain."""
+        if name == "default":
+            return pxelinux_menu(
+                self.menu_entries(), self.settings.menu_default, self.settings.menu_timeout
+            )
+        if not name.startswith("01-"):
+            return None  # UUID and hex-IP names: we key boxes by MAC only
+        try:
+            mac = normalize_mac(name)
+        except ValidationError:
+            return None
+        node = self.store.find_node(mac)
+        return None if node is None else pxelinux_config(self.bootspec(node))
+
+    def ipxe_file(self, mac: str, base_url: str) -> str | None:
+        node = self.store.find_node(mac)
+        if node is not None:
+            return ipxe_script(self.bootspec(node), base_url)
+        if self.settings.unknown_macs == "menu":
+            return ipxe_menu(
+                self.menu_entries(),
+                base_url,
+                self.settings.menu_default,
+                self.settings.menu_timeout,
+            )
+        return None
+
+    # -- nodes ------------------------------------------------------------------------
+    def put_node(
+        self,
+        mac_text: str,
+        data: Mapping[str, Any],
+        *,
+        partial: bool = False,
+        must_exist: bool = False,
+    ) -> tuple[Node, bool]:
+        """PUT (``partial=False``) or PATCH; ``must_exist`` refuses to create."""
+        mac = normalize_mac(mac_text)
+
+        def change(current: Node | None) -> Node:
+            if current is None and must_exist:
+                raise NotFound("node", mac)
+            new = node_from_fields(mac, data, current, partial=partial)
+            self.bootspec(new)  # the merged command line must be valid and fit
+            return new
+
+        node, created = self.store.change_node(mac, change)
+        fields = sorted(k for k in data if k != "mac")
+        self.store.add_event(
+            Event(
+                kind="node.created" if created else "node.updated",
+                message=f"node {'created' if created else 'updated'}: {', '.join(fields) or '-'}",
+                mac=mac,
+                data={k: _jsonable(data[k]) for k in fields},
+            )
+        )
+        return node, created
+
+    def get_node(self, mac_text: str) -> Node:
+        return self.store.get_node(normalize_mac(mac_text))
+
+    def delete_node(self, mac_text: str) -> None:
+        mac = normalize_mac(mac_text)
+        self.store.delete_node(mac)
+        self.store.add_event(Event(kind="node.deleted", message="node deleted", mac=mac))
+
+    # -- profiles ------------------------------------------------------------------------
+    def put_profile(
+        self,
+        name: str,
+        data: Mapping[str, Any],
+        *,
+        partial: bool = False,
+        must_exist: bool = False,
+    ) -> tuple[Profile, bool]:
+        name = validate_name(name, "name")
+
+        def change(current: Profile | None) -> Profile:
+            if current is None and must_exist:
+                raise NotFound("profile", name)
+            new = profile_from_fields(name, data, current, partial=partial)
+            check_cmdline(new.options)
+            self._check_users_fit(new)
+            return new
+
+        profile, created = self.store.change_profile(name, change)
+        self.store.add_event(
+            Event(kind="profile.saved", message=f"profile {name} saved", data={"name": name})
+        )
+        return profile, created
+
+    def _check_users_fit(self, profile: Profile) -> None:
+        cat = self.catalog()
+        cat.profiles[profile.name] = profile
+        for node in self.store.list_nodes():
+            if node.profile == profile.name:
+                try:
+                    self.bootspec(node, cat)
+                except ValidationError as exc:
+                    raise ValidationError(
+                        "options", f"node {node.mac} would get a bad command line: {exc.detail}"
+                    ) from None
+
+    def delete_profile(self, name: str) -> None:
+        self.store.delete_profile(name)
+
+    # -- bundles / releases ------------------------------------------------------------------
+    def put_bundle(
+        self,
+        name: str,
+        data: Mapping[str, Any],
+        *,
+        partial: bool = False,
+        must_exist: bool = False,
+    ) -> tuple[Bundle, bool]:
+        name = validate_name(name, "name")
+
+        def change(current: Bundle | None) -> Bundle:
+            if current is None and must_exist:
+                raise NotFound("bundle", name)
+            return bundle_from_fields(name, data, current, partial=partial)
+
+        return self.store.change_bundle(name, change)
+
+    def delete_release(self, ref: str) -> None:
+        name, version = parse_release_ref(ref)
+        self.store.delete_release(name, version)
+
+    # -- tokens -----------------------------------------------------------------------------
+    def create_token(self, name: str, role: Role) -> tuple[Token, str]:
+        validate_name(name, "name")
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        return self.store.add_token(name, role, hash_secret(secret)), secret
+
+    def authenticate(self, secret: str) -> Token | None:
+        digest = hash_secret(secret)
+        token = self.store.find_token(digest)
+        if token is None or not hmac.compare_digest(token.secret_hash, digest):
+            return None
+        return token
+
+    # -- import -------------------------------------------------------------------------------
+    def import_syslinux(
+        self,
+        text: str,
+        *,
+        replace: bool = False,
+        join_wrapped: bool = False,
+        dry_run: bool = False,
+    ) -> ImportReport:
+        """All or nothing: any problem in the file imports no label."""
+        plan = plan_import(text, join_wrapped=join_wrapped)
+        report = ImportReport(problems=plan.problems, warnings=plan.warnings, skipped=plan.skipped)
+        if not plan.ok:
+            return report
+        existing = {p.name: p for p in self.store.list_profiles()}
+        for profile in plan.profiles:
+            old = existing.get(profile.name)
+            if old is None:
+                report.created.append(profile.name)
+            elif old.same_content(
+                Profile(**{**_profile_dict(profile), "release": old.release, "bundle": old.bundle})
+            ):
+                report.unchanged.append(profile.name)
+            elif replace:
+                report.replaced.append(profile.name)
+            else:
+                report.refused.append(profile.name)
+        if report.refused or dry_run:
+            return report
+        todo = {*report.created, *report.replaced}
+        for profile in plan.profiles:
+            if profile.name in todo:
+                self.store.change_profile(profile.name, _importing(profile))
+        if todo:
+            self.store.add_event(
+                Event(kind="profile.imported", message=f"imported {', '.join(sorted(todo))}")
+            )
+        return report
+
+
+def _profile_dict(p: Profile) -> dict[str, Any]:
+    return {f: getattr(p, f) for f in Profile.__dataclass_fields__}
+
+
+def _importing(profile: Profile) -> Any:
+    """Keep what the file cannot say (release, bundle, creation time)."""
+
+    def change(current: Profile | None) -> Profile:
+        if current is None:
+            return profile
+        data = _profile_dict(profile)
+        data.update(release=current.release, bundle=current.bundle, created_at=current.created_at)
+        return Profile(**data)
+
+    return change
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Options):
+        return value.render()
+    return value

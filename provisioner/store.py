@@ -1,0 +1,98 @@
+"""The one store interface. Everything that keeps state goes through it.
+
+Writes that depend on what is stored are *read-modify-write* calls: the store
+reads the current value, calls ``change(current)`` and writes the result in one
+transaction that no concurrent writer can interleave (SQLite ``BEGIN
+IMMEDIATE``; PostgreSQL ``SELECT ... FOR UPDATE``). ``change`` receives ``None``
+when the key does not exist yet, and may raise to abort without writing.
+
+References are checked by the store inside that transaction: a node or profile
+naming a profile, release or bundle that does not exist raises
+:class:`~provisioner.errors.ValidationError` naming the field; deleting
+something still in use raises :class:`~provisioner.errors.Conflict` saying who
+uses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from provisioner.domain import Bundle, Event, Node, Profile, Release, Role, Token
+
+
+class Store(Protocol):
+    # -- nodes ----------------------------------------------------------------
+    def get_node(self, mac: str) -> Node:
+        """Raises NotFound."""
+        ...
+
+    def find_node(self, mac: str) -> Node | None: ...
+
+    def list_nodes(self) -> list[Node]: ...
+
+    def change_node(
+        self,
+        mac: str,
+        change: Callable[[Node | None], Node],
+        events: Sequence[Event] = (),
+    ) -> tuple[Node, bool]:
+        """Atomic read-modify-write; returns the stored node and whether it is new.
+        ``events`` are recorded in the same transaction."""
+        ...
+
+    def delete_node(self, mac: str) -> None: ...
+
+    # -- profiles ---------------------------------------------------------------
+    def get_profile(self, name: str) -> Profile: ...
+
+    def list_profiles(self) -> list[Profile]: ...
+
+    def change_profile(
+        self, name: str, change: Callable[[Profile | None], Profile]
+    ) -> tuple[Profile, bool]: ...
+
+    def delete_profile(self, name: str) -> None: ...
+
+    # -- releases -----------------------------------------------------------------
+    def get_release(self, name: str, version: str) -> Release: ...
+
+    def list_releases(self) -> list[Release]: ...
+
+    def add_release(self, release: Release) -> Release:
+        """Raises Conflict when NAME:VERSION exists."""
+        ...
+
+    def delete_release(self, name: str, version: str) -> None: ...
+
+    # -- bundles --------------------------------------------------------------------
+    def get_bundle(self, name: str) -> Bundle: ...
+
+    def list_bundles(self) -> list[Bundle]: ...
+
+    def change_bundle(
+        self, name: str, change: Callable[[Bundle | None], Bundle]
+    ) -> tuple[Bundle, bool]: ...
+
+    def delete_bundle(self, name: str) -> None: ...
+
+    # -- events -----------------------------------------------------------------------
+    def add_event(self, event: Event) -> Event: ...
+
+    def list_events(
+        self, mac: str | None = None, limit: int = 100, before_id: int | None = None
+    ) -> list[Event]:
+        """Newest first."""
+        ...
+
+    # -- tokens -----------------------------------------------------------------------
+    def add_token(self, name: str, role: Role, secret_hash: str) -> Token: ...
+
+    def find_token(self, secret_hash: str) -> Token | None: ...
+
+    def list_tokens(self) -> list[Token]: ...
+
+    def delete_token(self, token_id: int) -> None: ...
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def close(self) -> None: ...

@@ -1,0 +1,95 @@
+"""Domain values -> JSON-ready dicts (API responses and ``--json`` CLI output)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from provisioner.bootspec import BootSpec
+from provisioner.domain import Bundle, Event, Node, Profile, Release, Token
+from provisioner.errors import ValidationError
+
+
+def _time(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def node_view(
+    node: Node, spec: BootSpec | None, boot_error: ValidationError | None = None
+) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "mac": node.mac,
+        "hostname": node.hostname,
+        "profile": node.profile,
+        "options": node.options.render(),
+        "options_object": node.options.to_mapping(),
+        "release": node.release,
+        "bundle": node.bundle,
+        "action": node.action.value,
+        "state": node.state.value,
+        "cmdline": spec.cmdline.render() if spec else None,
+        "warnings": spec.cmdline.warnings() if spec else [],
+        "created_at": _time(node.created_at),
+        "updated_at": _time(node.updated_at),
+    }
+    if boot_error is not None:
+        view["boot_error"] = boot_error.message
+    return view
+
+
+def profile_view(p: Profile) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "kernel": p.kernel,
+        "initrd": p.initrd,
+        "options": p.options.render(),
+        "options_object": p.options.to_mapping(),
+        "ipappend": p.ipappend,
+        "release": p.release,
+        "bundle": p.bundle,
+        "description": p.description,
+        "warnings": p.options.warnings(),
+        "created_at": _time(p.created_at),
+        "updated_at": _time(p.updated_at),
+    }
+
+
+def bundle_view(b: Bundle) -> dict[str, Any]:
+    opts = b.options()
+    return {
+        "name": b.name,
+        "iso": b.iso,
+        "definition": b.definition,
+        "image": b.image,
+        "options": opts.render(),
+        "warnings": opts.warnings(),
+        "created_at": _time(b.created_at),
+    }
+
+
+def release_view(r: Release, url: str | None = None) -> dict[str, Any]:
+    return {
+        "name": r.name,
+        "version": r.version,
+        "ref": r.ref,
+        "filename": r.filename,
+        "size": r.size,
+        "sha256": r.sha256,
+        "url": url,
+        "created_at": _time(r.created_at),
+    }
+
+
+def event_view(e: Event) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "time": _time(e.time),
+        "mac": e.mac,
+        "kind": e.kind,
+        "message": e.message,
+        "data": e.data,
+    }
+
+
+def token_view(t: Token) -> dict[str, Any]:
+    return {"id": t.id, "name": t.name, "role": t.role.value, "created_at": _time(t.created_at)}

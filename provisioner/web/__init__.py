@@ -1,0 +1,56 @@
+"""The Flask application: ``create_app(settings, store)``.
+
+``app.py`` calls ``create_app()`` with no arguments; that is the WSGI entry
+point, so it is where the settings are read (defaults, file, environment).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask, current_app
+
+from provisioner.config import Settings, load_settings
+from provisioner.service import Service
+from provisioner.store import Store
+
+EXTENSION = "provisioner"
+
+
+@dataclass(frozen=True)
+class AppContext:
+    settings: Settings
+    store: Store
+    service: Service
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
+    if settings is None:
+        settings = load_settings(os.environ)
+    if store is None:
+        from provisioner.db import open_store
+
+        store = open_store(settings)
+    app = Flask(
+        __name__,
+        root_path=str(Path(__file__).parent),
+        instance_path=str(settings.data_dir.absolute()),
+        static_folder=None,
+    )
+    app.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024  # JSON and config files; media has its own
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions[EXTENSION] = AppContext(settings, store, Service(store, settings))
+
+    from provisioner.web import api, boot, errors
+
+    errors.register(app)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(boot.bp)
+    return app
+
+
+def ctx() -> AppContext:
+    value: AppContext = current_app.extensions[EXTENSION]
+    return value

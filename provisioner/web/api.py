@@ -1,0 +1,288 @@
+"""REST API ``/api/v1`` (JSON). Every route needs a bearer token; see auth.py.
+
+The OpenAPI document (``/api/v1/openapi.json``) describes each route here;
+``tests/unit/test_api_openapi.py`` checks the two agree.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from provisioner.domain import Node, Role, mac_dashed, parse_enum, parse_release_ref
+from provisioner.errors import ValidationError
+from provisioner.service import Catalog
+from provisioner.views import (
+    bundle_view,
+    event_view,
+    node_view,
+    profile_view,
+    release_view,
+    token_view,
+)
+from provisioner.web import ctx
+from provisioner.web.auth import require_token
+from provisioner.web.openapi import openapi_document
+from pxelinux.render import ipxe_script, pxelinux_config
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp.before_request(require_token)
+
+
+def _body() -> dict[str, Any]:
+    raw = request.get_data(cache=False)
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError("body", f"not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValidationError("body", "must be a JSON object")
+    return data
+
+
+def _created(view: dict[str, Any], created: bool) -> tuple[Response, int]:
+    return jsonify(view), 201 if created else 200
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ValidationError(name, f"must be an integer from {low} to {high}")
+    return int(raw)
+
+
+def _node_view(node: Node, catalog: Catalog | None = None) -> dict[str, Any]:
+    service = ctx().service
+    try:
+        return node_view(node, service.bootspec(node, catalog))
+    except ValidationError as exc:  # stored before a profile changed under it
+        return node_view(node, None, exc)
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(openapi_document())
+
+
+# -- nodes -----------------------------------------------------------------------------
+@bp.get("/nodes")
+def list_nodes() -> Response:
+    service = ctx().service
+    catalog = service.catalog()
+    return jsonify([_node_view(n, catalog) for n in ctx().store.list_nodes()])
+
+
+@bp.get("/nodes/<mac>")
+def get_node(mac: str) -> Response:
+    return jsonify(_node_view(ctx().service.get_node(mac)))
+
+
+@bp.put("/nodes/<mac>")
+def put_node(mac: str) -> tuple[Response, int]:
+    node, created = ctx().service.put_node(mac, _body())
+    return _created(_node_view(node), created)
+
+
+@bp.patch("/nodes/<mac>")
+def patch_node(mac: str) -> Response:
+    node, _ = ctx().service.put_node(mac, _body(), partial=True, must_exist=True)
+    return jsonify(_node_view(node))
+
+
+@bp.delete("/nodes/<mac>")
+def delete_node(mac: str) -> tuple[str, int]:
+    ctx().service.delete_node(mac)
+    return "", 204
+
+
+@bp.get("/nodes/<mac>/boot")
+def node_boot(mac: str) -> Response:
+    """Exactly what the box will be served, as text."""
+    service = ctx().service
+    node = service.get_node(mac)
+    spec = service.bootspec(node)
+    base = request.host_url + "boot/files/"
+    return jsonify(
+        {
+            "mac": node.mac,
+            "pxelinux_path": f"pxelinux.cfg/01-{mac_dashed(node.mac)}",
+            "pxelinux": pxelinux_config(spec),
+            "ipxe": ipxe_script(spec, base),
+            "cmdline": spec.cmdline.render(),
+        }
+    )
+
+
+@bp.get("/nodes/<mac>/events")
+def node_events(mac: str) -> Response:
+    node = ctx().service.get_node(mac)
+    limit = _int_arg("limit", 100, 1, 1000)
+    events = ctx().store.list_events(node.mac, limit, _before())
+    return jsonify([event_view(e) for e in events])
+
+
+# -- profiles ----------------------------------------------------------------------------
+@bp.get("/profiles")
+def list_profiles() -> Response:
+    return jsonify([profile_view(p) for p in ctx().store.list_profiles()])
+
+
+@bp.get("/profiles/<name>")
+def get_profile(name: str) -> Response:
+    return jsonify(profile_view(ctx().store.get_profile(name)))
+
+
+@bp.put("/profiles/<name>")
+def put_profile(name: str) -> tuple[Response, int]:
+    profile, created = ctx().service.put_profile(name, _body())
+    return _created(profile_view(profile), created)
+
+
+@bp.patch("/profiles/<name>")
+def patch_profile(name: str) -> Response:
+    profile, _ = ctx().service.put_profile(name, _body(), partial=True, must_exist=True)
+    return jsonify(profile_view(profile))
+
+
+@bp.delete("/profiles/<name>")
+def delete_profile(name: str) -> tuple[str, int]:
+    ctx().service.delete_profile(name)
+    return "", 204
+
+
+@bp.post("/import/syslinux")
+def import_syslinux() -> tuple[Response, int]:
+    """Body: the syslinux.cfg text. ``?replace=1``, ``?join_wrapped=1``, ``?dry_run=1``."""
+    try:
+        text = request.get_data(cache=False).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError("body", "the file must be UTF-8 text") from None
+    flags = {
+        k: request.args.get(k, "0") in {"1", "true", "yes"}
+        for k in ("replace", "join_wrapped", "dry_run")
+    }
+    report = ctx().service.import_syslinux(text, **flags)
+    body = {
+        "created": report.created,
+        "replaced": report.replaced,
+        "unchanged": report.unchanged,
+        "refused": report.refused,
+        "skipped": report.skipped,
+        "problems": [{"line": p.line, "message": p.message} for p in report.problems],
+        "warnings": report.warnings,
+    }
+    if report.problems:
+        return jsonify(
+            {
+                "error": {
+                    "code": "invalid",
+                    "field": "body",
+                    "message": "; ".join(map(str, report.problems)),
+                },
+                **body,
+            }
+        ), 422
+    if report.refused:
+        return jsonify(
+            {
+                "error": {
+                    "code": "conflict",
+                    "field": "body",
+                    "message": "these labels would change existing profiles "
+                    f"(use replace=1): {', '.join(report.refused)}",
+                },
+                **body,
+            }
+        ), 409
+    return jsonify(body), 200
+
+
+# -- bundles -----------------------------------------------------------------------------
+@bp.get("/bundles")
+def list_bundles() -> Response:
+    return jsonify([bundle_view(b) for b in ctx().store.list_bundles()])
+
+
+@bp.get("/bundles/<name>")
+def get_bundle(name: str) -> Response:
+    return jsonify(bundle_view(ctx().store.get_bundle(name)))
+
+
+@bp.put("/bundles/<name>")
+def put_bundle(name: str) -> tuple[Response, int]:
+    bundle, created = ctx().service.put_bundle(name, _body())
+    return _created(bundle_view(bundle), created)
+
+
+@bp.patch("/bundles/<name>")
+def patch_bundle(name: str) -> Response:
+    bundle, _ = ctx().service.put_bundle(name, _body(), partial=True, must_exist=True)
+    return jsonify(bundle_view(bundle))
+
+
+@bp.delete("/bundles/<name>")
+def delete_bundle(name: str) -> tuple[str, int]:
+    ctx().store.delete_bundle(name)
+    return "", 204
+
+
+# -- release images ---------------------------------------------------------------------------
+@bp.get("/images")
+def list_images() -> Response:
+    return jsonify([release_view(r) for r in ctx().store.list_releases()])
+
+
+@bp.get("/images/<ref>")
+def get_image(ref: str) -> Response:
+    name, version = parse_release_ref(ref)
+    return jsonify(release_view(ctx().store.get_release(name, version)))
+
+
+@bp.delete("/images/<ref>")
+def delete_image(ref: str) -> tuple[str, int]:
+    ctx().service.delete_release(ref)
+    return "", 204
+
+
+# -- events and tokens -----------------------------------------------------------------------------
+def _before() -> int | None:
+    raw = request.args.get("before")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise ValidationError("before", "must be an event id")
+    return int(raw)
+
+
+@bp.get("/events")
+def list_events() -> Response:
+    limit = _int_arg("limit", 100, 1, 1000)
+    return jsonify([event_view(e) for e in ctx().store.list_events(None, limit, _before())])
+
+
+@bp.get("/tokens")
+def list_tokens() -> Response:
+    return jsonify([token_view(t) for t in ctx().store.list_tokens()])
+
+
+@bp.post("/tokens")
+def create_token() -> tuple[Response, int]:
+    data = _body()
+    unknown = set(data) - {"name", "role"}
+    if unknown:
+        raise ValidationError(sorted(unknown)[0], "unknown field")
+    role = parse_enum(Role, data.get("role", "viewer"), "role")
+    token, secret = ctx().service.create_token(data.get("name", "api"), role)
+    return jsonify({**token_view(token), "token": secret}), 201
+
+
+@bp.delete("/tokens/<int:token_id>")
+def delete_token(token_id: int) -> tuple[str, int]:
+    ctx().store.delete_token(token_id)
+    return "", 204

@@ -1,0 +1,1 @@
+"""pxelinux / syslinux.efi and iPXE: the syslinux.cfg parser and the boot-file renderers (pure)."""

@@ -1,0 +1,153 @@
+"""Shared fixtures.
+
+Databases: tests that take ``db_url`` (directly or through ``store``/``app``)
+run twice, on SQLite and on PostgreSQL. PostgreSQL comes from
+``PROVISIONER_TEST_DATABASE_URL`` (a server URL whose user may create
+databases) or, when that is unset, from a private throw-away cluster this
+session starts with the Debian ``postgresql`` binaries on a Unix socket in a
+temp dir (no TCP port, nothing shared). Each test gets its own database, cloned
+from a migrated template. Without PostgreSQL the PostgreSQL half is skipped,
+unless ``PROVISIONER_TEST_REQUIRE_POSTGRES=1`` (set by ``make test``), which
+turns that into a failure.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from provisioner.config import Settings, load_settings
+from provisioner.db import migrate
+from provisioner.db.sqlstore import SqlStore
+from provisioner.domain import Role
+from provisioner.service import Service
+from tests.support.pg import PostgresServer, start_private_cluster
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer | None]:
+    url = os.environ.get("PROVISIONER_TEST_DATABASE_URL")
+    if url:
+        server = PostgresServer(url)
+        yield server
+        server.drop_created()
+        return
+    with start_private_cluster() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pg_template(postgres: PostgresServer | None) -> str | None:
+    if postgres is None:
+        return None
+    name = f"prov_tpl_{os.getpid()}"
+    postgres.create_database(name)
+    migrate.upgrade(postgres.url_for(name))
+    return name
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    postgres: PostgresServer | None,
+    pg_template: str | None,
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'data' / 'provisioner.db'}"
+        migrate.upgrade(url)
+        yield url
+        return
+    if postgres is None or pg_template is None:
+        if os.environ.get("PROVISIONER_TEST_REQUIRE_POSTGRES") == "1":
+            pytest.fail("PostgreSQL is required (PROVISIONER_TEST_REQUIRE_POSTGRES=1) but absent")
+        pytest.skip("PostgreSQL not available")
+    name = f"prov_t_{os.getpid()}_{next(_counter)}"
+    postgres.create_database(name, template=pg_template)
+    yield postgres.url_for(name)
+    postgres.drop_database(name)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return load_settings({}, overrides={"data_dir": str(tmp_path / "data"), "database_url": db_url})
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[SqlStore]:
+    s = SqlStore(settings.effective_database_url, busy_timeout=settings.db_busy_timeout)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def service(store: SqlStore, settings: Settings) -> Service:
+    return Service(store, settings)
+
+
+@pytest.fixture
+def app(settings: Settings, store: SqlStore) -> Flask:
+    from provisioner.web import create_app
+
+    flask_app = create_app(settings, store)
+    flask_app.testing = True
+    return flask_app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+class Api:
+    """A test client that sends a bearer token."""
+
+    def __init__(self, client: FlaskClient, token: str) -> None:
+        self.client = client
+        self.token = token
+
+    def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", **(extra or {})}
+
+    def request(self, method: str, path: str, **kw: Any) -> Any:
+        headers = self._headers(kw.pop("headers", None))
+        return self.client.open(path, method=method, headers=headers, **kw)
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.request("GET", path, **kw)
+
+    def put(self, path: str, **kw: Any) -> Any:
+        return self.request("PUT", path, **kw)
+
+    def patch(self, path: str, **kw: Any) -> Any:
+        return self.request("PATCH", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> Any:
+        return self.request("POST", path, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Any:
+        return self.request("DELETE", path, **kw)
+
+
+@pytest.fixture
+def admin(client: FlaskClient, service: Service) -> Api:
+    _, secret = service.create_token("test-admin", Role.ADMIN)
+    return Api(client, secret)
+
+
+@pytest.fixture
+def viewer(client: FlaskClient, service: Service) -> Api:
+    _, secret = service.create_token("test-viewer", Role.VIEWER)
+    return Api(client, secret)
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"

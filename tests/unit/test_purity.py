@@ -1,0 +1,32 @@
+"""Pure modules (codecs, renderers, the dot-options format) import no framework, DB or socket."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+PURE = [
+    "provisioner.bootparams",
+    "provisioner.domain",
+    "provisioner.bootspec",
+    "provisioner.errors",
+    "provisioner.importer",
+    "provisioner.fields",
+    "pxelinux.render",
+    "pxelinux.syslinux_cfg",
+]
+FORBIDDEN = ["flask", "sqlalchemy", "socket", "threading", "asyncio", "werkzeug", "alembic"]
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_pure_module_imports_no_io_framework(module: str) -> None:
+    code = (
+        f"import sys; import {module}; "
+        f"print(','.join(m for m in {FORBIDDEN!r} if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "", f"{module} pulls in {out.stdout.strip()}"

@@ -1,0 +1,1 @@
+"""TFTP: packet codec, routes and the read-only server."""
