@@ -93,6 +93,58 @@ class Settings:
     menu_timeout: int = field(
         default=100, metadata=_help("Default menu timeout in tenths of a second (pxelinux).")
     )
+    # -- network boot (DHCP, TFTP, DNS) -----------------------------------------
+    dhcp_pool: str = field(
+        default="", metadata=_help("full DHCP: address pool START-END; empty: reservations only.")
+    )
+    dhcp_lease_time: int = field(default=3600, metadata=_help("full DHCP: lease time, seconds."))
+    dhcp_router: str = field(
+        default="", metadata=_help("full DHCP: default gateway offered; empty: none.")
+    )
+    dhcp_dns_servers: str = field(
+        default="",
+        metadata=_help(
+            "full DHCP: DNS servers offered (comma-separated); empty: the server "
+            "itself when DNS is on."
+        ),
+    )
+    dhcp_netmask: str = field(
+        default="", metadata=_help("full DHCP: subnet mask; empty: the interface's.")
+    )
+    dns_upstream: str = field(
+        default="",
+        metadata=_help("DNS forwarder IP:PORT for names outside the domain; empty: REFUSED."),
+    )
+    dns_ttl: int = field(default=60, metadata=_help("TTL of the DNS answers, seconds."))
+    loaders_dir: str = field(
+        default="",
+        metadata=_help(
+            "Directory with boot loaders to serve instead of the Debian packages' "
+            "files (pxelinux.0, efi64/syslinux.efi, undionly.kpxe, ...)."
+        ),
+    )
+    bios_loader: str = field(
+        default="pxelinux",
+        metadata=_help("What BIOS PXE clients boot first.", choices=("pxelinux", "ipxe")),
+    )
+    uefi_loader: str = field(
+        default="syslinux",
+        metadata=_help("What UEFI PXE clients boot first.", choices=("syslinux", "ipxe")),
+    )
+    tftp_max_sessions: int = field(
+        default=1024, metadata=_help("Concurrent TFTP transfers; more are refused.")
+    )
+    # -- media ---------------------------------------------------------------------
+    upload_max_bytes: int = field(
+        default=0, metadata=_help("Largest accepted upload in bytes; 0: no limit but free disk.")
+    )
+    accel_redirect: str = field(
+        default="",
+        metadata=_help(
+            "nginx internal location for X-Accel-Redirect (e.g. /_media/); "
+            "empty: the server streams media itself."
+        ),
+    )
     log_level: str = field(
         default="INFO",
         metadata=_help("Log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
