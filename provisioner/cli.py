@@ -245,6 +245,6 @@ def import_syslinux(
         sys.exit(1)
 
 
-from provisioner import cli_objects  # noqa: E402  (registers node/profile/bundle groups)
+from provisioner import cli_bootenv, cli_objects  # noqa: E402  (register their groups)
 
-__all__ = ["cli_objects", "main"]
+__all__ = ["cli_bootenv", "cli_objects", "main"]

@@ -145,6 +145,21 @@ class Settings:
             "empty: the server streams media itself."
         ),
     )
+    # -- installer -------------------------------------------------------------------
+    install_window_hours: float = field(
+        default=24.0,
+        metadata=_help(
+            "How long a node's build token stays valid after its install was "
+            "requested (the agent's final report ends it sooner)."
+        ),
+    )
+    slot_size_mib: int = field(
+        default=8192,
+        metadata=_help(
+            "Size of each system slot (A and B) on a blank disk, MiB; a node's "
+            "slotsize.<MiB> dot-option overrides it."
+        ),
+    )
     log_level: str = field(
         default="INFO",
         metadata=_help("Log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),

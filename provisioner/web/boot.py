@@ -26,13 +26,18 @@ OPEN_ENDPOINTS = {
 }
 
 
+def _server_url() -> str:
+    """How booting boxes reach us: the configured address, else the request's."""
+    return ctx().service.server_url or request.host_url.rstrip("/")
+
+
 def _text(body: str) -> Response:
     return Response(body, mimetype="text/plain", headers={"Cache-Control": "no-store"})
 
 
 @bp.get("/pxelinux.cfg/<name>")
 def pxelinux_cfg(name: str) -> Response:
-    text = ctx().service.pxelinux_file(name)
+    text = ctx().service.pxelinux_file(name, _server_url())
     log.info(
         "HTTP boot fetch pxelinux.cfg/%s from %s: %s",
         name,
@@ -50,13 +55,8 @@ def ipxe() -> Response:
     if raw is None:
         raise ValidationError("mac", "query parameter required (/boot/ipxe?mac=...)")
     mac = normalize_mac(raw)
-    settings = ctx().settings
-    host = (
-        f"http://{settings.server_ip}:{settings.http_host_port[1]}/"
-        if settings.server_ip
-        else request.host_url
-    )
-    text = ctx().service.ipxe_file(mac, host + "boot/files/")
+    server = _server_url()
+    text = ctx().service.ipxe_file(mac, server + "/boot/files/", server)
     log.info(
         "HTTP boot fetch ipxe mac=%s from %s: %s",
         mac,

@@ -110,6 +110,8 @@ ENV_EXAMPLES = {
     "tftp_max_sessions": ("2000", 2000),
     "upload_max_bytes": ("1000000", 1000000),
     "accel_redirect": ("/_media/", "/_media/"),
+    "install_window_hours": ("2.5", 2.5),
+    "slot_size_mib": ("64", 64),
 }
 
 
