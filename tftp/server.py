@@ -1,0 +1,279 @@
+"""The read-only TFTP server (asyncio): receive a request, resolve it, run a session.
+
+Public entry points (what ``provisioner serve`` calls)::
+
+    await serve_tftp(settings, boot_files, stop_event)   # runs until stop_event is set
+
+    server = TftpServer(settings, boot_files)            # or step by step
+    await server.start()      # binds settings.tftp; raises ConfigError (port in use, ...)
+    ...                       # server.address -> (host, port) actually bound
+    await server.stop()       # closes the socket, cancels running transfers
+
+``boot_files`` is anything with ``pxelinux_file(name) -> str | None``
+(:class:`provisioner.service.Service`); it is called in a worker thread, once per
+``pxelinux.cfg/`` request. ``None`` serves files only (no generated configs).
+
+Rules: write requests are refused (ERROR 2); at most ``settings.tftp_max_sessions``
+transfers run at once (more get ERROR 0); every transfer has its own socket and
+coroutine, so thousands can run (the descriptor limit is raised at start-up);
+malformed packets get an ERROR or are dropped and never stop the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import resource
+import socket
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from provisioner.config import Settings, parse_host_port
+from provisioner.errors import ConfigError
+from tftp import packet, routes
+from tftp.packet import ErrorCode, Limits, PacketError, Request
+from tftp.session import Address, ClientError, GaveUp, Retry, Session, Source
+
+log = logging.getLogger("provisioner.tftp")
+
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux; Python < 3.14 lacks the name
+NETASCII_MAX = 16 * 1024 * 1024  # netascii is converted in memory
+
+
+class BootFiles(Protocol):
+    def pxelinux_file(self, name: str) -> str | None: ...
+
+
+def _raise_fd_limit(wanted: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        if new < wanted:
+            log.warning("descriptor limit %d is low for %d TFTP sessions", new, wanted // 2)
+
+
+class TftpServer:
+    def __init__(
+        self,
+        settings: Settings,
+        boot_files: BootFiles | None,
+        *,
+        tree: routes.Tree | None = None,
+        retry: Retry | None = None,
+    ) -> None:
+        self.settings = settings
+        self.boot_files = boot_files
+        self.tree = tree or routes.build_tree(settings.data_dir, settings.loaders_dir)
+        self.limits = Limits(max_blksize=settings.tftp_max_blksize)
+        self.retry = retry or Retry()
+        self.max_sessions = settings.tftp_max_sessions
+        self.sessions: dict[Address, tuple[Request, asyncio.Task[None]]] = {}
+        self._sock: socket.socket | None = None
+        self._host = ""
+        self.address: Address = ("", 0)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        host, port = parse_host_port(self.settings.tftp or "0.0.0.0:69", "tftp")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            why = (
+                "permission denied (port < 1024 needs root)"
+                if exc.errno in (errno.EACCES, errno.EPERM)
+                else exc.strerror
+            )
+            raise ConfigError("tftp", f"cannot listen on {host}:{port}: {why}") from None
+        sock.setblocking(False)
+        self._sock, self._host = sock, host
+        self.address = (host, sock.getsockname()[1])
+        _raise_fd_limit(2 * self.max_sessions + 64)
+        asyncio.get_running_loop().add_reader(sock, self._on_readable)
+        log.info(
+            "TFTP listening on %s:%d, %d loaders, boot files in %s",
+            *self.address,
+            len(self.tree.loaders),
+            self.tree.boot_root,
+        )
+        if self.tree.missing:
+            log.info("TFTP loaders not found: %s", ", ".join(self.tree.missing))
+
+    async def stop(self) -> None:
+        if self._sock is not None:
+            asyncio.get_running_loop().remove_reader(self._sock)
+            self._sock.close()
+            self._sock = None
+        tasks = [task for _, task in self.sessions.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- requests ----------------------------------------------------------------------------
+    def _on_readable(self) -> None:
+        assert self._sock is not None
+        for _ in range(64):  # drain a burst, then let the sessions run
+            try:
+                data, anc, _flags, addr = self._sock.recvmsg(packet.MAX_PACKET + 1, 64)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.debug("TFTP receive failed: %s", exc)
+                return
+            local = self._host
+            for level, kind, value in anc:
+                if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= 12:
+                    local = socket.inet_ntoa(value[4:8])  # ipi_spec_dst: our address
+            self._on_datagram(data, (addr[0], addr[1]), local)
+
+    def _reply_error(self, to: Address, code: ErrorCode, message: str) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.sendto(packet.error(code, message), to)
+
+    def _on_datagram(self, data: bytes, client: Address, local: str) -> None:
+        try:
+            pkt = packet.decode(data)
+        except PacketError as exc:
+            log.info("TFTP bad packet from %s:%d: %s", *client, exc.message)
+            if not data.startswith(b"\0\5"):  # never answer an ERROR
+                self._reply_error(client, exc.code, exc.message)
+            return
+        if not isinstance(pkt, Request):
+            if not isinstance(pkt, packet.Error):
+                self._reply_error(client, ErrorCode.UNKNOWN_TID, "unknown transfer ID")
+            return
+        if pkt.opcode is packet.Opcode.WRQ:
+            log.info("TFTP WRQ %s from %s refused: read-only server", pkt.filename, client[0])
+            self._reply_error(client, ErrorCode.ACCESS_VIOLATION, "read-only server")
+            return
+        old = self.sessions.get(client)
+        if old is not None:
+            if old[0] == pkt:
+                return  # the client resent its request; the session is answering it
+            old[1].cancel()  # the client has moved on
+        elif len(self.sessions) >= self.max_sessions:
+            log.warning(
+                "TFTP RRQ %s from %s refused: %d sessions running",
+                pkt.filename,
+                client[0],
+                len(self.sessions),
+            )
+            self._reply_error(client, ErrorCode.NOT_DEFINED, "server busy, try again later")
+            return
+        task = asyncio.get_running_loop().create_task(self._serve(pkt, client, local))
+        self.sessions[client] = (pkt, task)
+        task.add_done_callback(lambda t: self._forget(client, t))
+
+    def _forget(self, client: Address, task: asyncio.Task[None]) -> None:
+        entry = self.sessions.get(client)
+        if entry is not None and entry[1] is task:
+            del self.sessions[client]
+
+    # -- one transfer --------------------------------------------------------------------
+    async def _source(self, req: Request) -> Source | tuple[ErrorCode, str]:
+        if req.mode not in packet.MODES:
+            return ErrorCode.ILLEGAL_OPERATION, f"mode {req.mode!r} not supported"
+        route = routes.resolve(self.tree, req.filename)
+        if isinstance(route, routes.Denied):
+            log.info("TFTP RRQ %r refused: %s", req.filename, route.reason)
+            return ErrorCode.ACCESS_VIOLATION, "access violation"
+        if isinstance(route, routes.Missing):
+            return ErrorCode.FILE_NOT_FOUND, "file not found"
+        if isinstance(route, routes.Generated):
+            if self.boot_files is None:
+                return ErrorCode.FILE_NOT_FOUND, "file not found"
+            text = await asyncio.get_running_loop().run_in_executor(
+                None, self.boot_files.pxelinux_file, route.config
+            )
+            if text is None:
+                return ErrorCode.FILE_NOT_FOUND, "file not found"
+            data = text.encode()
+            return Source(packet.netascii(data) if req.mode == "netascii" else data)
+        try:
+            fd, size = routes.open_file(route)
+        except OSError as exc:
+            log.warning("TFTP cannot open %s: %s", route.path, exc)
+            return ErrorCode.FILE_NOT_FOUND, "file not found"
+        source = Source(fd=fd, size=size)
+        if req.mode == "netascii":
+            try:
+                if size > NETASCII_MAX:
+                    return ErrorCode.ILLEGAL_OPERATION, "file too large for netascii, use octet"
+                return Source(packet.netascii(source.read(0, size)))
+            finally:
+                source.close()
+        return source
+
+    async def _serve(self, req: Request, client: Address, local: str) -> None:
+        ip = client[0]
+        mac = routes.mac_in_name(req.filename)
+        got = await self._source(req)
+        if isinstance(got, tuple):
+            code, message = got
+            log.info("TFTP RRQ %s from %s: %s", req.filename, ip, message)
+            self._reply_error(client, code, message)
+            return
+        transfer = packet.negotiate(req.options, got.size, self.limits)
+        log.info(
+            "TFTP RRQ %s from %s blksize %d windowsize %d%s%s",
+            req.filename,
+            ip,
+            transfer.blksize,
+            transfer.windowsize,
+            " tsize" if "tsize" in transfer.oack else "",
+            f" mac {mac}" if mac else "",
+        )
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        started = time.monotonic()
+        try:
+            sock.setblocking(False)
+            sock.bind((local if local != "0.0.0.0" else "", 0))  # noqa: S104
+            session = Session(sock, client, got, transfer, self.retry)
+            await session.run()
+            took = time.monotonic() - started
+            log.info(
+                "TFTP sent %s to %s: %d bytes in %.3f s (%.1f MiB/s, %d resent)",
+                req.filename,
+                ip,
+                got.size,
+                took,
+                got.size / max(took, 1e-6) / 1048576,
+                session.retransmits,
+            )
+        except ClientError as exc:
+            level = logging.DEBUG if exc.code == ErrorCode.OPTION_REFUSED else logging.INFO
+            log.log(level, "TFTP %s to %s ended by the client: %s", req.filename, ip, exc)
+        except GaveUp as exc:
+            log.warning("TFTP %s to %s abandoned: %s", req.filename, ip, exc)
+        except OSError as exc:
+            log.warning("TFTP %s to %s failed: %s", req.filename, ip, exc)
+        finally:
+            got.close()
+            sock.close()
+
+
+async def serve_tftp(
+    settings: Settings,
+    boot_files: BootFiles | None,
+    stop: asyncio.Event,
+    *,
+    ready: Callable[[TftpServer], None] | None = None,
+) -> None:
+    """Serve until ``stop`` is set. Raises ConfigError if it cannot listen."""
+    server = TftpServer(settings, boot_files)
+    await server.start()
+    if ready is not None:
+        ready(server)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
