@@ -47,6 +47,7 @@ async def _run(settings: Settings, boot_files: BootFiles | None, tree: routes.Tr
 @click.option("--max-blksize", type=int, help="PROVISIONER_TFTP_MAX_BLKSIZE")
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 def main(
+    *,
     listen: str | None,
     root: str | None,
     config_file: str | None,
