@@ -8,33 +8,15 @@ Without ``--root`` it opens the database and serves the whole tree, generated
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import os
-import signal
 import sys
-from pathlib import Path
 
 import click
 
-from provisioner.config import Settings, load_settings
+from provisioner import daemon
 from provisioner.errors import ProvisionerError
 from tftp import routes
-from tftp.server import BootFiles, TftpServer
-
-
-async def _run(settings: Settings, boot_files: BootFiles | None, tree: routes.Tree) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    server = TftpServer(settings, boot_files, tree=tree)
-    await server.start()
-    try:
-        await stop.wait()
-    finally:
-        await server.stop()
+from tftp.server import TftpServer
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -59,8 +41,7 @@ def main(
 ) -> None:
     """Read-only TFTP server for the provisioner boot tree."""
     try:
-        settings = load_settings(
-            os.environ,
+        settings = daemon.standalone_settings(
             config_file,
             {
                 "tftp": listen,
@@ -70,31 +51,24 @@ def main(
                 "tftp_max_blksize": max_blksize,
                 "log_level": log_level,
             },
-        )
-        if not settings.tftp:
-            settings = settings.replace(tftp="0.0.0.0:69")
-        logging.basicConfig(
-            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+            "tftp",
+            "0.0.0.0:69",
         )
         tree = routes.build_tree(settings.data_dir, settings.loaders_dir)
-        boot_files: BootFiles | None = None
-        store = None
         if root is not None:
-            tree = routes.Tree(os.path.realpath(Path(root)), tree.loaders, tree.missing)
-        else:
-            from provisioner.db import open_store
-            from provisioner.service import Service
+            tree = routes.Tree(os.path.realpath(root), tree.loaders, tree.missing)
+            daemon.run_standalone(TftpServer(settings, None, tree=tree))
+            return
+        from provisioner.db import open_store
+        from provisioner.service import Service
 
-            store = open_store(settings)
-            boot_files = Service(store, settings)
+        store = open_store(settings)
         try:
-            with contextlib.suppress(KeyboardInterrupt):
-                asyncio.run(_run(settings, boot_files, tree))
+            daemon.run_standalone(TftpServer(settings, Service(store, settings), tree=tree))
         finally:
-            if store is not None:
-                store.close()
+            store.close()
     except ProvisionerError as exc:
-        click.echo(f"tftp: {exc.message}", err=True)
+        click.echo(f"error: {exc.message}", err=True)
         sys.exit(1)
 
 

@@ -23,23 +23,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import resource
 import socket
 import time
-from collections.abc import Callable
 from typing import Protocol
 
-from provisioner.config import Settings, parse_host_port
-from provisioner.errors import ConfigError
+from provisioner import daemon
+from provisioner.config import Settings
 from tftp import packet, routes
 from tftp.packet import ErrorCode, Limits, PacketError, Request
 from tftp.session import Address, ClientError, GaveUp, Retry, Session, Source
 
 log = logging.getLogger("provisioner.tftp")
 
-IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux; Python < 3.14 lacks the name
 NETASCII_MAX = 16 * 1024 * 1024  # netascii is converted in memory
 
 
@@ -74,28 +71,12 @@ class TftpServer:
         self.max_sessions = settings.tftp_max_sessions
         self.sessions: dict[Address, tuple[Request, asyncio.Task[None]]] = {}
         self._sock: socket.socket | None = None
-        self._host = ""
         self.address: Address = ("", 0)
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
-        host, port = parse_host_port(self.settings.tftp or "0.0.0.0:69", "tftp")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
-            sock.bind((host, port))
-        except OSError as exc:
-            sock.close()
-            why = (
-                "permission denied (port < 1024 needs root)"
-                if exc.errno in (errno.EACCES, errno.EPERM)
-                else exc.strerror
-            )
-            raise ConfigError("tftp", f"cannot listen on {host}:{port}: {why}") from None
-        sock.setblocking(False)
-        self._sock, self._host = sock, host
-        self.address = (host, sock.getsockname()[1])
+        sock = daemon.bind_udp("tftp", self.settings.tftp or "0.0.0.0:69")
+        self._sock, self.address = sock, sock.getsockname()[:2]
         _raise_fd_limit(2 * self.max_sessions + 64)
         asyncio.get_running_loop().add_reader(sock, self._on_readable)
         log.info(
@@ -128,10 +109,8 @@ class TftpServer:
             except OSError as exc:
                 log.debug("TFTP receive failed: %s", exc)
                 return
-            local = self._host
-            for level, kind, value in anc:
-                if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= 12:
-                    local = socket.inet_ntoa(value[4:8])  # ipi_spec_dst: our address
+            spec_dst = daemon.local_address(anc)
+            local = socket.inet_ntoa(spec_dst) if spec_dst else self.address[0]
             self._on_datagram(data, (addr[0], addr[1]), local)
 
     def _reply_error(self, to: Address, code: ErrorCode, message: str) -> None:
@@ -261,19 +240,6 @@ class TftpServer:
             sock.close()
 
 
-async def serve_tftp(
-    settings: Settings,
-    boot_files: BootFiles | None,
-    stop: asyncio.Event,
-    *,
-    ready: Callable[[TftpServer], None] | None = None,
-) -> None:
+async def serve_tftp(settings: Settings, boot_files: BootFiles | None, stop: asyncio.Event) -> None:
     """Serve until ``stop`` is set. Raises ConfigError if it cannot listen."""
-    server = TftpServer(settings, boot_files)
-    await server.start()
-    if ready is not None:
-        ready(server)
-    try:
-        await stop.wait()
-    finally:
-        await server.stop()
+    await daemon.run(TftpServer(settings, boot_files), stop)

@@ -6,32 +6,14 @@ or, with ``--record NAME=IP`` (repeatable), from the command line only.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import os
-import signal
 import sys
 
 import click
 
-from provisioner.config import Settings, load_settings
-from provisioner.dns.records import RecordSource, node_records, static_records
+from provisioner import daemon
+from provisioner.dns.records import node_records, static_records
 from provisioner.dns.server import DnsServer
 from provisioner.errors import ProvisionerError
-
-
-async def _run(settings: Settings, records: RecordSource) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    server = DnsServer(settings, records)
-    await server.start()
-    try:
-        await stop.wait()
-    finally:
-        await server.stop()
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -58,8 +40,7 @@ def main(
 ) -> None:
     """Authoritative DNS for the node host names (REFUSED or forwarded otherwise)."""
     try:
-        settings = load_settings(
-            os.environ,
+        settings = daemon.standalone_settings(
             config_file,
             {
                 "dns": listen,
@@ -70,30 +51,23 @@ def main(
                 "data_dir": data_dir,
                 "log_level": log_level,
             },
+            "dns",
+            "0.0.0.0:53",
         )
-        if not settings.dns:
-            settings = settings.replace(dns="0.0.0.0:53")
-        logging.basicConfig(
-            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
-        store = None
         if records:
-            source = static_records(records)
-        else:
-            from provisioner.db import open_store
-            from provisioner.service import Service
+            daemon.run_standalone(DnsServer(settings, static_records(records)))
+            return
+        from provisioner.db import open_store
+        from provisioner.service import Service
 
-            store = open_store(settings)
-            service = Service(store, settings)
-            source = lambda: node_records(service)  # noqa: E731
+        store = open_store(settings)
+        service = Service(store, settings)
         try:
-            with contextlib.suppress(KeyboardInterrupt):
-                asyncio.run(_run(settings, source))
+            daemon.run_standalone(DnsServer(settings, lambda: node_records(service)))
         finally:
-            if store is not None:
-                store.close()
+            store.close()
     except ProvisionerError as exc:
-        click.echo(f"dns: {exc.message}", err=True)
+        click.echo(f"error: {exc.message}", err=True)
         sys.exit(1)
 
 

@@ -17,39 +17,26 @@ No good reply within ``upstream_timeout`` seconds: SERVFAIL.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import errno
 import ipaddress
 import logging
 import secrets
 import socket
-import struct
 import time
 from collections.abc import Coroutine
 from typing import Any
 
+from provisioner import daemon
 from provisioner.config import Settings, parse_host_port
 from provisioner.dns.records import RecordSource
 from provisioner.dns.wire import Forward, check_upstream, get_reply, servfail
 from provisioner.dns.zone import Snapshot, build_snapshot
-from provisioner.errors import ConfigError
 
 log = logging.getLogger("provisioner.dns")
 
-IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux; Python < 3.14 lacks the name
 MAX_FORWARDS = 256
 MAX_TCP = 64
 TCP_IDLE = 10.0
-
-
-def _listen_error(what: str, host: str, port: int, exc: OSError) -> ConfigError:
-    why = (
-        "permission denied (port < 1024 needs root)"
-        if exc.errno in (errno.EACCES, errno.EPERM)
-        else exc.strerror
-    )
-    return ConfigError("dns", f"cannot listen on {host}:{port}/{what}: {why}")
 
 
 class DnsServer:
@@ -107,24 +94,15 @@ class DnsServer:
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
-        host, port = parse_host_port(self.settings.dns or "0.0.0.0:53", "dns")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
-            sock.bind((host, port))
-        except OSError as exc:
-            sock.close()
-            raise _listen_error("udp", host, port, exc) from None
-        port = sock.getsockname()[1]
+        sock = daemon.bind_udp("dns", self.settings.dns or "0.0.0.0:53")
+        host, port = sock.getsockname()[:2]
         try:
             self._tcp = await asyncio.start_server(
                 self._on_tcp, host, port, reuse_address=True, limit=65536 + 2
             )
         except OSError as exc:
             sock.close()
-            raise _listen_error("tcp", host, port, exc) from None
-        sock.setblocking(False)
+            raise daemon.listen_error("dns", host, port, exc) from None
         self._udp, self.address = sock, (host, port)
         await self._reload()
         asyncio.get_running_loop().add_reader(sock, self._on_udp)
@@ -175,9 +153,7 @@ class DnsServer:
             except OSError as exc:
                 log.debug("DNS receive failed: %s", exc)
                 return
-            pktinfo = next(
-                (v for lv, k, v in anc if lv == socket.IPPROTO_IP and k == IP_PKTINFO), b""
-            )
+            pktinfo = daemon.local_address(anc)
             client = (addr[0], addr[1])
             reply = self._answer(data, client[0], tcp=False)
             if isinstance(reply, Forward):
@@ -188,17 +164,9 @@ class DnsServer:
             elif reply is not None:
                 self._send_udp(reply, client, pktinfo)
 
-    def _send_udp(self, reply: bytes, client: tuple[str, int], pktinfo: bytes) -> None:
-        """Answer from the address the query was sent to (IP_PKTINFO's spec_dst)."""
-        if self._udp is None:
-            return
-        anc = []
-        if len(pktinfo) >= 12:
-            anc = [
-                (socket.IPPROTO_IP, IP_PKTINFO, struct.pack("=i4s4s", 0, pktinfo[4:8], bytes(4)))
-            ]
-        with contextlib.suppress(OSError):
-            self._udp.sendmsg([reply], anc, 0, client)
+    def _send_udp(self, reply: bytes, client: tuple[str, int], local: bytes) -> None:
+        if self._udp is not None:
+            daemon.send_from(self._udp, reply, client, local)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -261,9 +229,4 @@ class DnsServer:
 
 async def serve_dns(settings: Settings, records: RecordSource, stop: asyncio.Event) -> None:
     """Serve until ``stop`` is set. Raises ConfigError if it cannot listen."""
-    server = DnsServer(settings, records)
-    await server.start()
-    try:
-        await stop.wait()
-    finally:
-        await server.stop()
+    await daemon.run(DnsServer(settings, records), stop)
