@@ -128,7 +128,8 @@ def decode(datagram: bytes) -> Packet:
         raise PacketError(f"unknown opcode {raw_op}") from None
     if op in (Opcode.RRQ, Opcode.WRQ):
         parts = _cstrings(body, op.name)
-        while len(parts) > 2 and not parts[-1]:  # some ROMs pad requests with NULs
+        # some ROMs pad requests with NULs; an option may still have an empty value
+        while len(parts) > 2 and not parts[-1] and (len(parts) % 2 or not parts[-2]):
             parts.pop()
         if len(parts) < 2 or not parts[0]:
             raise PacketError(f"{op.name} without a file name or mode")

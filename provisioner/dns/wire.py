@@ -85,8 +85,7 @@ def _reply(query: DNSRecord, rcode: int, aa: bool, ra: bool) -> DNSRecord:
 
 
 def _pack(record: DNSRecord) -> bytes:
-    packed: bytes = record.pack()
-    return packed
+    return bytes(record.pack())  # dnslib gives a bytearray
 
 
 def get_reply(
