@@ -18,6 +18,7 @@ from provisioner.config import Settings, load_settings, parse_host_port
 from provisioner.errors import ConfigError
 
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux; Python < 3.14 lacks the name
+RECEIVE_BUFFER = 4 * 1024 * 1024
 
 
 class Daemon(Protocol):
@@ -46,7 +47,19 @@ def bind_udp(name: str, address: str) -> socket.socket:
         sock.close()
         raise listen_error(name, host, port, exc) from None
     sock.setblocking(False)
+    _grow_receive_buffer(sock, RECEIVE_BUFFER)
     return sock
+
+
+def _grow_receive_buffer(sock: socket.socket, size: int) -> None:
+    """Room for a burst of requests (a rack powering on): SO_RCVBUFFORCE passes
+    net.core.rmem_max when we may (root), else SO_RCVBUF up to that limit."""
+    force = getattr(socket, "SO_RCVBUFFORCE", 33)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, force, size)
+    except OSError:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
 
 
 def local_address(ancdata: list[tuple[int, int, bytes]]) -> bytes:
