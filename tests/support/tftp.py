@@ -68,10 +68,12 @@ def serving(
 
 
 class RawClient:
-    def __init__(self, server: tuple[str, int], timeout: float = 5.0) -> None:
+    def __init__(
+        self, server: tuple[str, int], timeout: float = 5.0, bind: str = "127.0.0.1"
+    ) -> None:
         self.server = server
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((bind, 0))
         self.sock.settimeout(timeout)
         self.peer: tuple[str, int] | None = None  # the session's port, once known
 
