@@ -235,9 +235,9 @@ def test_only_private_loopback_and_link_local_clients_may_use_the_forwarder() ->
     from provisioner.dns.server import DnsServer
 
     with_upstream = load_settings({}, overrides={"dns_upstream": "192.0.2.53:53"})
-    server = DnsServer(with_upstream, lambda: [])
+    server = DnsServer(with_upstream, list)
     assert server._may_forward("192.168.1.9")
     assert server._may_forward("127.0.0.1")
     assert server._may_forward("169.254.1.1")
     assert not server._may_forward("8.8.8.8")  # a public client: REFUSED, not an open resolver
-    assert not DnsServer(load_settings({}), lambda: [])._may_forward("192.168.1.9")
+    assert not DnsServer(load_settings({}), list)._may_forward("192.168.1.9")
