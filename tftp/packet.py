@@ -169,6 +169,22 @@ def encode(packet: Packet) -> bytes:
     return struct.pack("!H", Opcode.OACK) + opts
 
 
+_DATA = struct.Struct("!HH")
+
+
+def encode_data(block: int, payload: bytes) -> bytes:
+    """``encode(Data(block, payload))`` without the object: the per-block fast path."""
+    return _DATA.pack(Opcode.DATA, block & 0xFFFF) + payload
+
+
+def ack_block(datagram: bytes) -> int | None:
+    """The block number if ``datagram`` is a well-formed ACK, else None (then
+    :func:`decode` says what it is): the per-block fast path."""
+    if len(datagram) == 4 and datagram[0] == 0 and datagram[1] == Opcode.ACK:
+        return int.from_bytes(datagram[2:4], "big")
+    return None
+
+
 def error(code: ErrorCode, message: str) -> bytes:
     return encode(Error(int(code), message))
 

@@ -4,6 +4,11 @@ A session owns a fresh UDP socket (RFC 1350: the server answers from a new
 port, its "transfer ID") and talks to exactly one client address and port;
 anything else that reaches that socket gets ERROR 5 and the transfer goes on.
 
+It is a small state machine driven by the event loop's reader callback (no
+task switch, no future and no timer per block: lockstep TFTP is one round trip
+per block, so per-packet overhead is the throughput). One timer per session
+checks a deadline that every good ACK pushes forward.
+
 Block numbers are 16 bits on the wire and wrap from 65535 to 0 (what tftp-hpa,
 curl, atftp and busybox expect); the session counts blocks with Python ints and
 maps each ACK back to the one block of the current window it can mean.
@@ -20,9 +25,10 @@ import socket
 from dataclasses import dataclass
 
 from tftp import packet
-from tftp.packet import Ack, Error, ErrorCode, PacketError, Transfer
+from tftp.packet import ErrorCode, Transfer
 
 Address = tuple[str, int]
+READ_AHEAD = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,18 +54,24 @@ class GaveUp(Exception):
 
 
 class Source:
-    """What is sent: bytes in memory or an open file read with ``pread``."""
+    """What is sent: bytes in memory, or an open file read ahead in large chunks."""
 
     def __init__(self, data: bytes | None = None, fd: int | None = None, size: int = 0) -> None:
         self._data = data
         self._fd = fd
         self.size = len(data) if data is not None else size
+        self._chunk = b""
+        self._chunk_at = 0
 
     def read(self, offset: int, length: int) -> bytes:
         if self._data is not None:
             return self._data[offset : offset + length]
         assert self._fd is not None
-        return os.pread(self._fd, length, offset)
+        start = offset - self._chunk_at
+        if start < 0 or start + length > len(self._chunk):
+            self._chunk = os.pread(self._fd, max(READ_AHEAD, length), offset)
+            self._chunk_at, start = offset, 0
+        return self._chunk[start : start + length]
 
     def close(self) -> None:
         if self._fd is not None:
@@ -82,92 +94,108 @@ class Session:
         self.t = transfer
         self.retry = retry
         self.loop = asyncio.get_running_loop()
-        self.sent_bytes = 0
         self.retransmits = 0
+        self.total = source.size // transfer.blksize + 1  # the last block is short, maybe empty
+        self.first = 0 if transfer.oack else 1  # lowest block not yet acknowledged (0: OACK)
+        self.last = self.first  # highest block of the window in flight
+        self._wait = transfer.timeout
+        self._deadline = 0.0
+        self._sends = 0  # unanswered sends of the current window
+        self._timer: asyncio.TimerHandle | None = None
+        self._done: asyncio.Future[None] = self.loop.create_future()
 
-    # -- socket plumbing ---------------------------------------------------------------
-    async def _send(self, data: bytes, to: Address | None = None) -> None:
+    async def run(self) -> None:
+        """Send until the last block is ACKed. Raises :class:`ClientError` or
+        :class:`GaveUp`; cleans up when cancelled."""
+        self.loop.add_reader(self.sock, self._readable)
         try:
-            self.sock.sendto(data, to or self.client)
-        except BlockingIOError:
-            await self.loop.sock_sendto(self.sock, data, to or self.client)
+            self._send_window()
+            await self._done
+        finally:
+            self.loop.remove_reader(self.sock)
+            if self._timer is not None:
+                self._timer.cancel()
 
-    async def _recv(self) -> tuple[bytes, Address]:
+    # -- sending ----------------------------------------------------------------------------
+    def _send(self, data: bytes, to: Address) -> None:
+        with contextlib.suppress(BlockingIOError, InterruptedError):  # a full buffer: as lost
+            self.sock.sendto(data, to)
+
+    def _send_window(self) -> None:
+        """(Re)send the window starting at ``first``; arm the deadline."""
+        if self.first == 0:
+            self.last = 0
+            self._send(packet.encode(packet.OptionAck(self.t.oack)), self.client)
+        else:
+            blksize = self.t.blksize
+            self.last = min(self.first + self.t.windowsize - 1, self.total)
+            for block in range(self.first, self.last + 1):
+                payload = self.source.read((block - 1) * blksize, blksize)
+                self._send(packet.encode_data(block, payload), self.client)
+        self._sends += 1
+        self._deadline = self.loop.time() + self._wait
+        if self._timer is not None and self._timer.when() > self._deadline:
+            self._timer.cancel()  # after a backoff: the next check comes sooner now
+            self._timer = None
+        if self._timer is None:
+            self._timer = self.loop.call_at(self._deadline, self._check_deadline)
+
+    def _check_deadline(self) -> None:
+        self._timer = None
+        if self._done.done():
+            return
+        if self._deadline > self.loop.time():  # progress since it was armed: wait on
+            self._timer = self.loop.call_at(self._deadline, self._check_deadline)
+            return
+        if self._sends >= self.retry.attempts:
+            what = "the OACK" if self.first == 0 else f"block {self.first}"
+            self._finish(GaveUp(f"no ACK for {what} after {self._sends} sends"))
+            return
+        self.retransmits += 1
+        self._wait = min(self._wait * 2, max(self.retry.max_wait, self.t.timeout))
+        self._send_window()
+
+    # -- receiving --------------------------------------------------------------------------
+    def _readable(self) -> None:
+        # one datagram per call: the selector is level-triggered, so a second one
+        # calls again, and lockstep saves the recvfrom that would only say EAGAIN
         try:
             data, addr = self.sock.recvfrom(2048)
-        except BlockingIOError:
-            data, addr = await self.loop.sock_recvfrom(self.sock, 2048)
-        return data, (addr[0], addr[1])
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:  # e.g. ICMP port unreachable: the client is gone; time will tell
+            return
+        if self._done.done():
+            return
+        if (addr[0], addr[1]) != self.client:
+            self._send(packet.error(ErrorCode.UNKNOWN_TID, "unknown transfer ID"), addr)
+        else:
+            self._on_packet(data)
 
-    def _stranger(self, addr: Address) -> None:
-        """RFC 1350: a packet from a wrong TID gets ERROR 5; the transfer goes on."""
-        with contextlib.suppress(OSError):
-            self.sock.sendto(packet.error(ErrorCode.UNKNOWN_TID, "unknown transfer ID"), addr)
+    def _on_packet(self, data: bytes) -> None:
+        acked = packet.ack_block(data)
+        if acked is None:
+            try:
+                pkt = packet.decode(data)
+            except packet.PacketError:
+                return  # garbage from the client: wait for a good ACK
+            if isinstance(pkt, packet.Error):
+                self._finish(ClientError(pkt.code, pkt.message))
+            return  # DATA, a repeated RRQ, ...: not for a sender
+        base = self.first - 1
+        block = base + ((acked - base) & 0xFFFF)
+        if not self.first <= block <= self.last:
+            return  # base: a duplicate ACK; beyond the window: stale. Both ignored.
+        if block == self.total:
+            self._finish(None)
+            return
+        self.first, self._wait, self._sends = block + 1, self.t.timeout, 0
+        self._send_window()
 
-    async def _wait_ack(self, first: int, last: int, wait: float) -> int | None:
-        """The absolute block number acknowledged in ``first - 1 .. last`` (excluding
-        ``first - 1``, a duplicate), or None after ``wait`` seconds."""
-        try:
-            async with asyncio.timeout(wait):
-                while True:
-                    data, addr = await self._recv()
-                    if addr != self.client:
-                        self._stranger(addr)
-                        continue
-                    try:
-                        pkt = packet.decode(data)
-                    except PacketError:
-                        continue  # garbage from the client: wait for a good ACK
-                    if isinstance(pkt, Error):
-                        raise ClientError(pkt.code, pkt.message)
-                    if not isinstance(pkt, Ack):
-                        continue
-                    block = first - 1 + ((pkt.block - (first - 1)) & 0xFFFF)
-                    if first <= block <= last:
-                        return block
-                    # first - 1: a duplicate; beyond the window: stale. Both ignored.
-        except TimeoutError:
-            return None
-
-    def _next_wait(self, wait: float) -> float:
-        return min(wait * 2, max(self.retry.max_wait, self.t.timeout))
-
-    # -- the protocol ----------------------------------------------------------------
-    async def run(self) -> None:
-        """OACK (if any options were granted), then the data. Raises
-        :class:`ClientError` or :class:`GaveUp`; returns when the last block is ACKed."""
-        if self.t.oack:
-            await self._exchange(packet.encode(packet.OptionAck(self.t.oack)))
-        await self._transfer()
-
-    async def _exchange(self, oack: bytes) -> None:
-        wait = self.t.timeout
-        for attempt in range(self.retry.attempts):
-            if attempt:
-                self.retransmits += 1
-            await self._send(oack)
-            if await self._wait_ack(0, 0, wait) == 0:
-                return
-            wait = self._next_wait(wait)
-        raise GaveUp("no ACK for the OACK")
-
-    async def _transfer(self) -> None:
-        blksize, size = self.t.blksize, self.source.size
-        total = size // blksize + 1  # the last block is short, maybe empty
-        first = 1  # lowest block not yet acknowledged
-        wait, attempts = self.t.timeout, 0
-        while first <= total:
-            last = min(first + self.t.windowsize - 1, total)
-            for block in range(first, last + 1):
-                payload = self.source.read((block - 1) * blksize, blksize)
-                await self._send(packet.encode(packet.Data(block, payload)))
-                self.sent_bytes += len(payload)
-            acked = await self._wait_ack(first, last, wait)
-            if acked is None:
-                attempts += 1
-                if attempts >= self.retry.attempts:
-                    raise GaveUp(f"no ACK for block {first} after {attempts} sends")
-                self.retransmits += 1
-                wait = self._next_wait(wait)
-                continue
-            first, wait, attempts = acked + 1, self.t.timeout, 0
+    def _finish(self, error: Exception | None) -> None:
+        if self._done.done():
+            return
+        if error is None:
+            self._done.set_result(None)
+        else:
+            self._done.set_exception(error)
