@@ -241,3 +241,8 @@ def test_only_private_loopback_and_link_local_clients_may_use_the_forwarder() ->
     assert server._may_forward("169.254.1.1")
     assert not server._may_forward("8.8.8.8")  # a public client: REFUSED, not an open resolver
     assert not DnsServer(load_settings({}), list)._may_forward("192.168.1.9")
+
+
+@given(st.text(max_size=100), st.sampled_from(["A", "PTR", "ANY", "SOA", "NS", "TXT"]))
+def test_lookup_of_random_names_never_raises(name: str, qtype: str) -> None:
+    lookup(SNAP, name, qtype)

@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tftp import routes
 from tftp.routes import Denied, File, Generated, Missing, Tree, build_tree, resolve
@@ -146,3 +148,18 @@ def test_the_mac_of_a_per_box_config_is_found_for_the_log() -> None:
     assert routes.mac_in_name("pxelinux.cfg/01-52-54-00-C0-02-01") == "52:54:00:c0:02:01"
     assert routes.mac_in_name("efi64/pxelinux.cfg/01-52-54-00-c0-02-01") == "52:54:00:c0:02:01"
     assert routes.mac_in_name("pxelinux.cfg/default") is None
+
+
+@given(st.text(max_size=80))
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=300)
+def test_random_names_never_raise_and_never_leave_the_roots(tree: Tree, name: str) -> None:
+    route = resolve(tree, name)
+    if isinstance(route, File):
+        assert route.path in tree.loaders.values() or route.path.startswith(tree.boot_root + "/")
+
+
+@given(st.lists(st.sampled_from(["..", ".", "", "sub", "escape", "dirlink", "secret"]), max_size=6))
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_random_paths_of_tricky_parts_never_reach_the_secret(tree: Tree, parts: list[str]) -> None:
+    route = resolve(tree, "/".join(parts))
+    assert not (isinstance(route, File) and route.path.endswith("/secret"))
