@@ -158,35 +158,37 @@ class TftpServer:
             del self.sessions[client]
 
     # -- one transfer --------------------------------------------------------------------
-    async def _source(self, req: Request) -> Source | tuple[ErrorCode, str]:
+    async def _source(self, req: Request) -> Source | tuple[ErrorCode, str, str]:
+        """What to send, or (error code, message for the client, reason for the log)."""
         if req.mode not in packet.MODES:
-            return ErrorCode.ILLEGAL_OPERATION, f"mode {req.mode!r} not supported"
+            message = f"mode {req.mode!r} not supported"
+            return ErrorCode.ILLEGAL_OPERATION, message, message
         route = routes.resolve(self.tree, req.filename)
         if isinstance(route, routes.Denied):
-            log.info("TFTP RRQ %r refused: %s", req.filename, route.reason)
-            return ErrorCode.ACCESS_VIOLATION, "access violation"
+            return ErrorCode.ACCESS_VIOLATION, "access violation", f"refused: {route.reason}"
+        missing = ErrorCode.FILE_NOT_FOUND, "file not found", "file not found"
         if isinstance(route, routes.Missing):
-            return ErrorCode.FILE_NOT_FOUND, "file not found"
+            return missing
         if isinstance(route, routes.Generated):
             if self.boot_files is None:
-                return ErrorCode.FILE_NOT_FOUND, "file not found"
+                return missing
             text = await asyncio.get_running_loop().run_in_executor(
                 None, self.boot_files.pxelinux_file, route.config
             )
             if text is None:
-                return ErrorCode.FILE_NOT_FOUND, "file not found"
+                return missing
             data = text.encode()
             return Source(packet.netascii(data) if req.mode == "netascii" else data)
         try:
             fd, size = routes.open_file(route)
         except OSError as exc:
-            log.warning("TFTP cannot open %s: %s", route.path, exc)
-            return ErrorCode.FILE_NOT_FOUND, "file not found"
+            return ErrorCode.FILE_NOT_FOUND, "file not found", f"cannot open: {exc}"
         source = Source(fd=fd, size=size)
         if req.mode == "netascii":
             try:
                 if size > NETASCII_MAX:
-                    return ErrorCode.ILLEGAL_OPERATION, "file too large for netascii, use octet"
+                    message = "file too large for netascii, use octet"
+                    return ErrorCode.ILLEGAL_OPERATION, message, message
                 return Source(packet.netascii(source.read(0, size)))
             finally:
                 source.close()
@@ -195,10 +197,14 @@ class TftpServer:
     async def _serve(self, req: Request, client: Address, local: str) -> None:
         ip = client[0]
         mac = routes.mac_in_name(req.filename)
-        got = await self._source(req)
+        try:
+            got = await self._source(req)
+        except Exception:  # the store failed (or a bug): this request fails, not the server
+            log.exception("TFTP RRQ %s from %s failed", req.filename, ip)
+            got = ErrorCode.NOT_DEFINED, "internal error", "internal error"
         if isinstance(got, tuple):
-            code, message = got
-            log.info("TFTP RRQ %s from %s: %s", req.filename, ip, message)
+            code, message, reason = got
+            log.info("TFTP RRQ %s from %s: %s", req.filename, ip, reason)
             self._reply_error(client, code, message)
             return
         transfer = packet.negotiate(req.options, got.size, self.limits)

@@ -89,19 +89,18 @@ def files(path: str) -> Response:
     """The same tree as TFTP (tftp/routes.py): loaders, generated pxelinux files,
     files under <data_dir>/boot. Whole files with Content-Length (HTTP/1.0 safe)."""
     route = routes.resolve(_tree(), path)
-    outcome = type(route).__name__.lower()
     if isinstance(route, routes.Generated):
         text = ctx().service.pxelinux_file(route.config)
-        outcome = "generated" if text is not None else "not found"
-    log.info("HTTP boot file %s from %s: %s", path, request.remote_addr, outcome)
+        log.info("HTTP boot file %s from %s: %s", path, request.remote_addr,
+                 "generated" if text is not None else "not found")  # fmt: skip
+        if text is None:
+            abort(404)
+        return _text(text)
+    log.info("HTTP boot file %s from %s: %s", path, request.remote_addr, route)
     if isinstance(route, routes.Denied):
         abort(403, route.reason)
     if isinstance(route, routes.Missing):
         abort(404)
-    if isinstance(route, routes.Generated):
-        if text is None:
-            abort(404)
-        return _text(text)
     try:
         fd, size = routes.open_file(route)
     except OSError:

@@ -250,3 +250,24 @@ def test_a_port_in_use_is_a_clean_start_up_error(tmp_path: Path, boot: Path) -> 
             serving(settings_for(tmp_path, tftp=taken)),
         ):
             pass
+
+
+class _DatabaseDown:
+    """Stand-in for a Service whose database is unreachable (a real outage cannot be
+    staged reliably in a unit run); it raises what SqlStore raises then."""
+
+    def pxelinux_file(self, name: str) -> str | None:
+        from provisioner.errors import StoreError
+
+        raise StoreError("cannot open the database")
+
+
+def test_a_store_failure_fails_that_request_only(
+    tmp_path: Path, boot: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with serving(settings_for(tmp_path), _DatabaseDown()) as server:
+        with RawClient(server.address) as c:
+            assert c.request("pxelinux.cfg/default") == Error(0, "internal error")
+        with RawClient(server.address) as c:
+            assert c.fetch("f512") == (boot / "f512").read_bytes()
+    assert "TFTP RRQ pxelinux.cfg/default from 127.0.0.1 failed" in caplog.text
