@@ -134,6 +134,13 @@ class Settings:
     tftp_max_sessions: int = field(
         default=1024, metadata=_help("Concurrent TFTP transfers; more are refused.")
     )
+    tftp_max_blksize: int = field(
+        default=1468,
+        metadata=_help(
+            "Largest TFTP block size granted (RFC 2348); 1468 fills an Ethernet frame "
+            "of MTU 1500 without IP fragmentation."
+        ),
+    )
     # -- media ---------------------------------------------------------------------
     upload_max_bytes: int = field(
         default=0, metadata=_help("Largest accepted upload in bytes; 0: no limit but free disk.")

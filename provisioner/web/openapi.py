@@ -318,6 +318,27 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": text, "404": {"description": "Not for us"}},
             },
         },
+        "/boot/files/{path}": {
+            "parameters": [
+                _param(
+                    "path",
+                    "A path of the boot tree: pxelinux.0, efi64/syslinux.efi, "
+                    "pxelinux.cfg/01-<mac>, a file under <data_dir>/boot, ...",
+                )
+            ],
+            "get": {
+                "summary": "The TFTP boot tree over HTTP (open, read-only; HTTP/1.0 too)",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "The file; Content-Length always set",
+                        "content": {"application/octet-stream": {}, "text/plain": {}},
+                    },
+                    "403": _json(_ref("Error"), "Path refused (traversal, outside the root)"),
+                    "404": _json(_ref("Error"), "No such file"),
+                },
+            },
+        },
         "/boot/ipxe": {
             "get": {
                 "summary": "Per-MAC iPXE script (open, read-only)",

@@ -108,6 +108,7 @@ ENV_EXAMPLES = {
     "bios_loader": ("ipxe", "ipxe"),
     "uefi_loader": ("ipxe", "ipxe"),
     "tftp_max_sessions": ("2000", 2000),
+    "tftp_max_blksize": ("8192", 8192),
     "upload_max_bytes": ("1000000", 1000000),
     "accel_redirect": ("/_media/", "/_media/"),
 }

@@ -16,6 +16,9 @@ PURE = [
     "provisioner.fields",
     "pxelinux.render",
     "pxelinux.syslinux_cfg",
+    "tftp.packet",
+    "tftp.routes",
+    "provisioner.dns.zone",
 ]
 FORBIDDEN = ["flask", "sqlalchemy", "socket", "threading", "asyncio", "werkzeug", "alembic"]
 
