@@ -1,7 +1,8 @@
 """Open, read-only boot endpoints: what a booting box fetches over HTTP.
 
-These are the only routes without a token (booting firmware has none); they
-serve generated text only and change nothing. ``tests`` walk the route map so
+These and the media downloads (web/media.py) are the only routes without a
+token (booting firmware has none); they serve generated text or files only and
+change nothing. ``tests`` walk the route map so
 no other route is ever open by accident.
 """
 
@@ -23,6 +24,10 @@ bp = Blueprint("boot", __name__, url_prefix="/boot")
 OPEN_ENDPOINTS = {
     "boot.pxelinux_cfg": {"GET", "HEAD", "OPTIONS"},
     "boot.ipxe": {"GET", "HEAD", "OPTIONS"},
+    # media downloads (web/media.py): an installing box fetches its release image and
+    # bundle files with no token; read-only files under data_dir/media, never .uploads
+    "media.image_file": {"GET", "HEAD", "OPTIONS"},
+    "media.bundle_file": {"GET", "HEAD", "OPTIONS"},
 }
 
 
