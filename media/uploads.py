@@ -43,6 +43,8 @@ from provisioner.errors import Conflict, NotFound, ValidationError
 
 EXPIRY = 24 * 3600
 BLOCK = 1 << 20
+#: seconds a chunk waits for the request before it to let go of the upload
+LOCK_WAIT = 10.0
 _ID_RE = re.compile(r"[0-9a-f]{32}\Z")
 _SHA256_RE = re.compile(r"[0-9a-f]{64}\Z")
 
@@ -211,19 +213,27 @@ class Uploads:
 
     # -- writing ----------------------------------------------------------------------
     @contextlib.contextmanager
-    def _locked(self, session: Session) -> Iterator[int]:
+    def _locked(self, session: Session, wait: float = 0.0) -> Iterator[int]:
+        """Hold the upload's lock, waiting up to ``wait`` seconds for it: a
+        client resuming right after its connection broke finds the old request
+        still noticing the end of its body."""
         _, part = self._paths(session.id)
         try:
             fd = os.open(part, os.O_RDWR | os.O_CLOEXEC)
         except FileNotFoundError:
             raise NotFound("upload", session.id) from None
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise UploadBusy(
-                    f"upload {session.id} is busy: another request is writing it"
-                ) from None
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise UploadBusy(
+                            f"upload {session.id} is busy: another request is writing it"
+                        ) from None
+                    time.sleep(0.05)
             yield fd
         finally:
             os.close(fd)
@@ -239,7 +249,7 @@ class Uploads:
         """Append ``length`` bytes (None: until end of stream) read from
         ``stream`` at ``start``, which must be the current offset. Returns the
         new offset. What arrived stays, even when the stream breaks off."""
-        with self._locked(session) as fd:
+        with self._locked(session, LOCK_WAIT) as fd:
             offset = os.fstat(fd).st_size
             if start != offset:
                 raise OffsetMismatch(
@@ -297,7 +307,7 @@ class Uploads:
         """Hold the upload while the caller checks and places the complete,
         hashed file. A refusal (any ``ProvisionerError`` subclass of
         ``ValidationError`` or ``Conflict``) discards it: nothing is stored."""
-        with self._locked(session) as fd:
+        with self._locked(session, LOCK_WAIT) as fd:
             size = os.fstat(fd).st_size
             if session.size is not None and size != session.size:
                 raise IncompleteBody(

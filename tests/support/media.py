@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,12 +20,10 @@ needs_xorriso = pytest.mark.skipif(shutil.which("xorriso") is None, reason="xorr
 
 
 def make_tree(root: Path, payload: int = 200_000, seed: int = 1) -> Path:
-    """A small directory tree with some incompressible bytes."""
+    """A small directory tree with ``payload`` incompressible bytes."""
     (root / "etc").mkdir(parents=True, exist_ok=True)
     (root / "etc" / "hostname").write_text(f"avbox{seed}\n")
-    rnd = hashlib.sha256(str(seed).encode()).digest()
-    blob = (rnd * (payload // len(rnd) + 1))[:payload]
-    (root / "data.bin").write_bytes(bytes(b ^ (i * 131 % 251) for i, b in enumerate(blob)))
+    (root / "data.bin").write_bytes(random.Random(seed).randbytes(payload))
     return root
 
 

@@ -54,8 +54,9 @@ def test_a_broken_stream_keeps_the_prefix_and_a_fresh_process_resumes_it(
 
 
 def test_a_second_writer_of_the_same_upload_is_refused_while_the_first_writes(
-    uploads: Uploads,
+    uploads: Uploads, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("media.uploads.LOCK_WAIT", 0.2)
     session, _ = uploads.create(TARGET, 10, None)
 
     class Nested(io.BytesIO):
