@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.support.media import make_squashfs, needs_mksquashfs, random_file
-from tests.support.server import Server, curl, descendants, kill_hard, serve
+from tests.support.server import BIN, Server, curl, descendants, kill_hard, serve
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
 OCTETS = "Content-Type: application/octet-stream"
@@ -308,3 +308,28 @@ def test_a_full_disk_is_a_507_naming_the_cause_and_leaves_nothing_behind(
         ok = curl(*server.auth, "-T", str(squashfs), "-H", OCTETS, "-X", "POST",
                   f"{server.base}/api/v1/images?name=avbox&version=2.0")  # fmt: skip
         assert _json(ok)["size"] == squashfs.stat().st_size
+
+
+@needs_mksquashfs
+def test_the_cli_uploads_over_http_and_resumes_what_an_earlier_attempt_left(
+    tmp_path: Path, squashfs: Path
+) -> None:
+    data = squashfs.read_bytes()
+    with serve(tmp_path) as server:
+        upload_id = _start(server, squashfs)["id"]  # an earlier attempt ...
+        sock = _open_put(server, upload_id, data, 0)
+        sock.sendall(data[:1_500_000])
+        sock.close()  # ... that broke off
+        _wait_offset(server, upload_id, 1_500_000)
+        token_file = tmp_path / "token"
+        token_file.write_text(server.token)
+        result = subprocess.run(
+            [str(BIN / "provisioner"), "image", "add", str(squashfs), "--name", "avbox",
+             "--version", "2.0", "--server", server.base, "--token-file", str(token_file)],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "resuming the upload at byte 1500000" in result.stderr
+        assert "release avbox:2.0 added" in result.stdout
+        assert server.media() == ["images/avbox/2.0/avbox-2.0.squashfs"]
+    assert f"PUT /api/v1/uploads/{upload_id}" in server.log.read_text()
