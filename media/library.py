@@ -33,6 +33,7 @@ from provisioner.config import Settings
 from provisioner.domain import (
     Bundle,
     BundleFile,
+    Event,
     Release,
     normalize_mac,
     parse_release_ref,
@@ -138,10 +139,13 @@ class MediaLibrary:
             else:
                 raise Conflict(f"release {release.ref!r} already exists")
         try:
-            return self.store.add_release(release)
+            stored = self.store.add_release(release)
         except BaseException:
             self.dirs.remove(relpath)
             raise
+        self._event("release.added", f"release {release.ref} added ({release.size} bytes)",
+                    ref=release.ref, sha256=release.sha256)  # fmt: skip
+        return stored
 
     def _finish_bundle_file(self, target: Mapping[str, str], done: Completed) -> Bundle:
         name, kind, filename = target["bundle"], target["kind"], target["filename"]
@@ -170,6 +174,8 @@ class MediaLibrary:
         for f in old:
             if bundle_file_relpath(name, f) != relpath:
                 self.dirs.remove(bundle_file_relpath(name, f))
+        self._event("bundle.file.added", f"bundle {name}: {kind} {filename} uploaded ({fmt})",
+                    bundle=name, kind=kind, sha256=done.sha256)  # fmt: skip
         return bundle
 
     # -- deleting ------------------------------------------------------------------------
@@ -178,10 +184,12 @@ class MediaLibrary:
         release = self.store.get_release(name, version)
         self.store.delete_release(name, version)
         self.dirs.remove(release_relpath(release))
+        self._event("release.deleted", f"release {release.ref} deleted", ref=release.ref)
 
     def delete_bundle(self, name: str) -> None:
         self.store.delete_bundle(name)
         self.dirs.remove_tree(bundle_dir(validate_name(name, "name")))
+        self._event("bundle.deleted", f"bundle {name} deleted", bundle=name)
 
     def delete_bundle_file(self, name: str, kind: str) -> Bundle:
         if kind not in KINDS:
@@ -207,7 +215,11 @@ class MediaLibrary:
         bundle, _ = self.store.change_bundle(name, change)
         for f in gone:
             self.dirs.remove(bundle_file_relpath(name, f))
+        self._event("bundle.file.deleted", f"bundle {name}: {kind} deleted", bundle=name, kind=kind)
         return bundle
+
+    def _event(self, event: str, message: str, **data: str) -> None:
+        self.store.add_event(Event(kind=event, message=message, data=data))
 
     # -- the manifest --------------------------------------------------------------------
     def manifest(self, mac: str, base_url: str) -> dict[str, Any]:

@@ -77,6 +77,8 @@ def test_an_uploaded_squashfs_is_listed_with_size_sha256_and_a_working_url(
     assert got.headers["Accept-Ranges"] == "bytes"
     assert _visible_media(settings) == ["images/avbox/2.0/avbox-2.0.squashfs"]
     assert _upload_area(settings) == []
+    event = admin.get("/api/v1/events").get_json()[0]
+    assert (event["kind"], event["data"]["sha256"]) == ("release.added", sha)
 
 
 def test_versions_are_kept_and_the_same_content_is_refused(
