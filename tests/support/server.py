@@ -32,8 +32,8 @@ def server_env(data_dir: Path, port: int, **settings: str) -> dict[str, str]:
         PROVISIONER_HTTP=f"127.0.0.1:{port}",
         PROVISIONER_HTTP_WORKERS="1",
         PROVISIONER_LOG_LEVEL="WARNING",
-        **{f"PROVISIONER_{k.upper()}": v for k, v in settings.items()},
     )
+    env.update({f"PROVISIONER_{k.upper()}": v for k, v in settings.items()})
     return env
 
 
