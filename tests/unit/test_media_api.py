@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from provisioner.config import Settings
 from provisioner.db.sqlstore import SqlStore
@@ -377,3 +379,41 @@ def test_with_accel_redirect_nginx_is_told_which_file_to_send(
     assert resp.headers["X-Accel-Redirect"] == "/_media/images/avbox/2.0/avbox-2.0.squashfs"
     assert resp.data == b""
     assert app.test_client().get("/media/images/avbox/2.0/nope.squashfs").status_code == 404
+
+
+# -- fuzz: never a 500 ---------------------------------------------------------------------------
+_values = st.none() | st.booleans() | st.integers(-5, 1 << 40) | st.text(max_size=20)
+_upload_fields = st.sampled_from(
+    ["target", "name", "version", "bundle", "kind", "filename", "size", "sha256", "x"]
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=st.dictionaries(_upload_fields, _values, max_size=6),
+    content_range=st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=30),
+    query=st.dictionaries(
+        st.sampled_from(["name", "version", "sha256", "filename"]), st.text(max_size=12), max_size=4
+    ),
+)
+def test_random_upload_requests_never_cause_a_500(
+    admin: Api, body: dict[str, Any], content_range: str, query: dict[str, str]
+) -> None:
+    from urllib.parse import urlencode
+
+    resp = admin.post("/api/v1/uploads", json=body)
+    assert resp.status_code < 500, resp.get_json()
+    started = admin.post(
+        "/api/v1/uploads", json={"target": "image", "name": "f", "version": "1", "size": 5}
+    ).get_json()
+    resp = admin.put(
+        f"/api/v1/uploads/{started['id']}", data=b"abc", headers={"Content-Range": content_range}
+    )
+    assert resp.status_code < 500, resp.get_json()
+    resp = admin.post(f"/api/v1/images?{urlencode(query)}", data=b"not squashfs")
+    assert resp.status_code < 500, resp.get_json()
+    for kind in ("iso", "definition", "image", "x"):
+        resp = admin.put(f"/api/v1/bundles/b/files/{kind}?{urlencode(query)}", data=b"\x00" * 64)
+        assert resp.status_code < 500, resp.get_json()
