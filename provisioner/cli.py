@@ -245,6 +245,7 @@ def import_syslinux(
         sys.exit(1)
 
 
-from provisioner import cli_objects  # noqa: E402  (registers node/profile/bundle groups)
+# registers node/profile/bundle groups; media: image, bundle upload, node manifest, upload
+from provisioner import cli_media, cli_objects  # noqa: E402
 
-__all__ = ["cli_objects", "main"]
+__all__ = ["cli_media", "cli_objects", "main"]

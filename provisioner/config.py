@@ -152,6 +152,14 @@ class Settings:
             "empty: the server streams media itself."
         ),
     )
+    media_url: str = field(
+        default="",
+        metadata=_help(
+            "Base URL of the /media/ downloads in manifests and listings, e.g. "
+            "http://192.0.2.1/media/ when nginx serves port 80; empty: "
+            "http://SERVER_IP:PORT/media/, else the host the request came to."
+        ),
+    )
     log_level: str = field(
         default="INFO",
         metadata=_help("Log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
@@ -263,6 +271,10 @@ def load_settings(
     for name in ("http", "tftp", "dns"):
         if getattr(settings, name):
             parse_host_port(getattr(settings, name), name)
+    if settings.accel_redirect and not settings.accel_redirect.startswith("/"):
+        raise ConfigError("accel_redirect", f"{settings.accel_redirect!r} must start with '/'")
+    if settings.media_url and not settings.media_url.startswith(("http://", "https://")):
+        raise ConfigError("media_url", f"{settings.media_url!r} is not an http(s) URL")
     if settings.server_ip:
         try:
             ipaddress.IPv4Address(settings.server_ip)

@@ -1,8 +1,9 @@
 """Open, read-only boot endpoints: what a booting box fetches over HTTP.
 
-These are the only routes without a token (booting firmware has none); they
-serve generated text and the boot tree (``/boot/files/``, the TFTP tree over
-HTTP for lpxelinux.0 and iPXE) and change nothing. ``tests`` walk the route map so
+These, and the media downloads (web/media.py), are the only routes without a
+token (booting firmware has none); they serve generated text, the boot tree
+(``/boot/files/``: the TFTP tree over HTTP for lpxelinux.0 and iPXE) or media
+files, and change nothing. ``tests`` walk the route map so
 no other route is ever open by accident.
 """
 
@@ -28,6 +29,10 @@ OPEN_ENDPOINTS = {
     "boot.pxelinux_cfg": {"GET", "HEAD", "OPTIONS"},
     "boot.ipxe": {"GET", "HEAD", "OPTIONS"},
     "boot.files": {"GET", "HEAD", "OPTIONS"},
+    # media downloads (web/media.py): an installing box fetches its release image and
+    # bundle files with no token; read-only files under data_dir/media, never .uploads
+    "media.image_file": {"GET", "HEAD", "OPTIONS"},
+    "media.bundle_file": {"GET", "HEAD", "OPTIONS"},
 }
 _TREE = "provisioner.boot_tree"
 

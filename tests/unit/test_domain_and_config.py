@@ -111,6 +111,7 @@ ENV_EXAMPLES = {
     "tftp_max_blksize": ("8192", 8192),
     "upload_max_bytes": ("1000000", 1000000),
     "accel_redirect": ("/_media/", "/_media/"),
+    "media_url": ("http://192.0.2.1/media/", "http://192.0.2.1/media/"),
 }
 
 

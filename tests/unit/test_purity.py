@@ -19,6 +19,14 @@ PURE = [
     "tftp.packet",
     "tftp.routes",
     "provisioner.dns.zone",
+    # media: format checks, range decisions, paths/URLs and the manifest builder
+    "media.squashfs",
+    "media.diskimage",
+    "media.bundlefiles",
+    "media.ranges",
+    "media.layout",
+    "media.manifest",
+    "media.errors",
 ]
 FORBIDDEN = ["flask", "sqlalchemy", "socket", "threading", "asyncio", "werkzeug", "alembic"]
 
