@@ -23,7 +23,7 @@ check: lint typecheck
 	.venv/bin/pytest -x -q tests/unit
 
 bench:
-	@ls benchmarks/*.sh benchmarks/*.py 2>/dev/null || echo "no benchmarks yet"
+	@for b in benchmarks/*_bench.py; do .venv/bin/python -m benchmarks.$$(basename $$b .py) || exit 1; done
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info

@@ -245,6 +245,8 @@ def import_syslinux(
         sys.exit(1)
 
 
-from provisioner import cli_bootenv, cli_objects  # noqa: E402  (register their groups)
+# registers node/profile/bundle groups; media: image, bundle upload, node manifest, upload;
+# bootenv: media build-initrd
+from provisioner import cli_bootenv, cli_media, cli_objects  # noqa: E402
 
-__all__ = ["cli_bootenv", "cli_objects", "main"]
+__all__ = ["cli_bootenv", "cli_media", "cli_objects", "main"]

@@ -281,7 +281,9 @@ def bundle_list(inv: Invocation, as_json: bool) -> None:
 @pass_inv
 @_errors
 def bundle_delete(inv: Invocation, name: str) -> None:
-    """Delete a bundle no node or profile uses."""
+    """Delete a bundle no node or profile uses, and its uploaded files."""
+    from media.library import MediaLibrary
+
     with service(inv) as svc:
-        svc.store.delete_bundle(name)
+        MediaLibrary(svc.store, svc.settings).delete_bundle(name)
     click.echo(f"bundle {name} deleted")

@@ -134,6 +134,13 @@ class Settings:
     tftp_max_sessions: int = field(
         default=1024, metadata=_help("Concurrent TFTP transfers; more are refused.")
     )
+    tftp_max_blksize: int = field(
+        default=1468,
+        metadata=_help(
+            "Largest TFTP block size granted (RFC 2348); 1468 fills an Ethernet frame "
+            "of MTU 1500 without IP fragmentation."
+        ),
+    )
     # -- media ---------------------------------------------------------------------
     upload_max_bytes: int = field(
         default=0, metadata=_help("Largest accepted upload in bytes; 0: no limit but free disk.")
@@ -158,6 +165,14 @@ class Settings:
         metadata=_help(
             "Size of each system slot (A and B) on a blank disk, MiB; a node's "
             "slotsize.<MiB> dot-option overrides it."
+        ),
+    )
+    media_url: str = field(
+        default="",
+        metadata=_help(
+            "Base URL of the /media/ downloads in manifests and listings, e.g. "
+            "http://192.0.2.1/media/ when nginx serves port 80; empty: "
+            "http://SERVER_IP:PORT/media/, else the host the request came to."
         ),
     )
     log_level: str = field(
@@ -271,6 +286,10 @@ def load_settings(
     for name in ("http", "tftp", "dns"):
         if getattr(settings, name):
             parse_host_port(getattr(settings, name), name)
+    if settings.accel_redirect and not settings.accel_redirect.startswith("/"):
+        raise ConfigError("accel_redirect", f"{settings.accel_redirect!r} must start with '/'")
+    if settings.media_url and not settings.media_url.startswith(("http://", "https://")):
+        raise ConfigError("media_url", f"{settings.media_url!r} is not an http(s) URL")
     if settings.server_ip:
         try:
             ipaddress.IPv4Address(settings.server_ip)

@@ -213,6 +213,22 @@ class Release:
         return f"{self.name}:{self.version}"
 
 
+#: bundle field -> the dot-option that copies the file at install time
+BUNDLE_KINDS = {"iso": "copyiso", "definition": "copydef", "image": "copyimg"}
+
+
+@dataclass(frozen=True, slots=True)
+class BundleFile:
+    """The uploaded content behind one of a bundle's file names (media issue)."""
+
+    kind: str  #: iso, definition or image (a key of BUNDLE_KINDS)
+    filename: str
+    size: int
+    sha256: str
+    format: str  #: iso9660, text, raw or qcow2
+    created_at: datetime = field(default_factory=utcnow)
+
+
 @dataclass(frozen=True, slots=True)
 class Bundle:
     """A VM instance bundled at install time: ``copyiso``/``copydef``/``copyimg``."""
@@ -222,6 +238,11 @@ class Bundle:
     definition: str | None = None
     image: str | None = None
     created_at: datetime = field(default_factory=utcnow)
+    #: uploaded files, at most one per kind; each file's name is the bundle's name for its kind
+    files: tuple[BundleFile, ...] = ()
+
+    def file(self, kind: str) -> BundleFile | None:
+        return next((f for f in self.files if f.kind == kind), None)
 
     def options(self) -> Options:
         words = [

@@ -12,6 +12,7 @@ from typing import Any
 
 from provisioner.bootparams import FILE_KEYS, Options, parse_word
 from provisioner.domain import (
+    BUNDLE_KINDS,
     Action,
     Bundle,
     Node,
@@ -25,7 +26,7 @@ from provisioner.domain import (
     validate_hostname,
     validate_name,
 )
-from provisioner.errors import ValidationError
+from provisioner.errors import Conflict, ValidationError
 
 NODE_WRITABLE = frozenset({"hostname", "profile", "options", "release", "bundle", "action"})
 NODE_READONLY = frozenset(
@@ -38,6 +39,13 @@ NODE_READONLY = frozenset(
         "created_at",
         "updated_at",
         "boot_error",
+        "slot_a",
+        "slot_b",
+        "active_slot",
+        "installed_at",
+        "install_seconds",
+        "phases",
+        "install_window_expires",
     }
 )
 PROFILE_WRITABLE = frozenset(
@@ -45,7 +53,7 @@ PROFILE_WRITABLE = frozenset(
 )
 PROFILE_READONLY = frozenset({"name", "options_object", "warnings", "created_at", "updated_at"})
 BUNDLE_WRITABLE = frozenset({"iso", "definition", "image"})
-BUNDLE_READONLY = frozenset({"name", "options", "warnings", "created_at"})
+BUNDLE_READONLY = frozenset({"name", "options", "warnings", "created_at", "files"})
 
 
 def _check_keys(
@@ -159,17 +167,34 @@ def bundle_from_fields(
     validate_name(name, "name")
     _check_keys(data, BUNDLE_WRITABLE, BUNDLE_READONLY, {"name": name})
     base = current if current is not None and partial else Bundle(name=name)
-    if current is not None:
-        base = replace(base, created_at=current.created_at)
-    keys = {"iso": "copyiso", "definition": "copydef", "image": "copyimg"}
+    if current is not None:  # uploaded files are not fields: they stay
+        base = replace(base, created_at=current.created_at, files=current.files)
     changes: dict[str, Any] = {}
-    for fld, key in keys.items():
+    for fld, key in BUNDLE_KINDS.items():
         if fld in data:
             changes[fld] = _optional(data[fld], fld, lambda v, f, k=key: _bundle_file(k, v, f))
     bundle = replace(base, **changes)
-    if not (bundle.iso or bundle.definition or bundle.image):
-        raise ValidationError("iso", "a bundle needs at least one of iso, definition, image")
+    check_bundle(bundle)
     return bundle
+
+
+def check_bundle(bundle: Bundle) -> None:
+    """At least one file name, no name twice, and every uploaded file still
+    under the name its kind has (rename or clear one by deleting the file)."""
+    names = [n for n in (bundle.iso, bundle.definition, bundle.image) if n]
+    if not names:
+        raise ValidationError("iso", "a bundle needs at least one of iso, definition, image")
+    for kind in BUNDLE_KINDS:
+        name = getattr(bundle, kind)
+        if name and names.count(name) > 1:
+            raise ValidationError(kind, f"{name!r} is also another file of the bundle")
+    for f in bundle.files:
+        if getattr(bundle, f.kind) != f.filename:
+            raise Conflict(
+                f"bundle {bundle.name!r}: {f.kind} {f.filename!r} has an uploaded file; "
+                f"delete that file first (DELETE /api/v1/bundles/{bundle.name}/files/{f.kind}) "
+                "to rename or clear it"
+            )
 
 
 def _bundle_file(key: str, value: Any, field: str) -> str:

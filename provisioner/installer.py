@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from provisioner.domain import Event, Node, parse_release_ref, utcnow
+from media.layout import media_base_url
+from media.library import MediaLibrary
+from provisioner.domain import Event, Node, utcnow
 from provisioner.errors import NotFound, Unauthorized, ValidationError
 from provisioner.lifecycle import apply_report, parse_report
 from provisioner.service import Service
@@ -75,6 +77,10 @@ def slot_mib(node_options_value: str | None, default: int) -> int:
     return int(node_options_value)
 
 
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 class Installer:
     def __init__(self, service: Service) -> None:
         self.service = service
@@ -86,29 +92,31 @@ class Installer:
             raise Unauthorized("no open install window for this build token")
         return node
 
-    def manifest(self, node: Node, server_url: str) -> AgentManifest:
-        spec = self.service.bootspec(node, agent=False)
-        cat = self.service.catalog()
-        profile = cat.profiles.get(node.profile) if node.profile else None
-        ref = node.release or (profile.release if profile else None)
+    def manifest(self, node: Node, host_url: str) -> AgentManifest:
+        """The node's manifest (media.manifest, the installer's single source of
+        truth) in the form the agent reads."""
+        settings = self.service.settings
+        base = media_base_url(
+            settings.media_url, settings.server_ip, settings.http_host_port[1], host_url
+        )
+        doc = MediaLibrary(self.store, settings).manifest(node.mac, base)
+        options = doc["options"]
+        release = doc["release"]
         image = None
-        if ref is not None:
-            name, version = parse_release_ref(ref)
-            release = self.store.get_release(name, version)
-            image = FileRef(
-                release.filename,
-                f"{server_url}/media/images/{release.filename}",
-                release.size,
-                release.sha256,
-            )
+        if release is not None:
+            image = FileRef(release["filename"], release["url"], release["size"], release["sha256"])
+        files = tuple(
+            FileRef(f["filename"], f["url"], f["size"], f["sha256"])
+            for f in (doc["bundle"] or {}).get("files", [])
+        )
         return AgentManifest(
             mac=node.mac,
             action=node.action.value,
-            release=ref,
+            release=release["ref"] if release else None,
             image=image,
-            files=(),
-            slot_mib=slot_mib(spec.cmdline.get("slotsize"), self.service.settings.slot_size_mib),
-            disk=spec.cmdline.get("disk"),
+            files=files,
+            slot_mib=slot_mib(_str(options.get("slotsize")), settings.slot_size_mib),
+            disk=_str(options.get("disk")),
         )
 
     def report(self, token: str, form: Mapping[str, str]) -> Node:

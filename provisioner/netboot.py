@@ -60,15 +60,20 @@ def check(settings: Settings) -> Settings:
 
     DHCP never runs unless both a mode and an interface are named."""
     if settings.dhcp != "off" and not settings.interface:
-        raise ConfigError("dhcp", f"--dhcp {settings.dhcp} needs --interface: the server "
-                          "answers DHCP only on an interface named explicitly")
+        raise ConfigError(
+            "dhcp",
+            f"--dhcp {settings.dhcp} needs --interface: the server "
+            "answers DHCP only on an interface named explicitly",
+        )
     if settings.interface:
         addr = interface_ipv4(settings.interface)
         if not settings.server_ip:
             settings = settings.replace(server_ip=addr)
     if enabled(settings) and not settings.server_ip:
-        log.warning("no --server-ip and no --interface: boot files cannot name this server; "
-                    "installs need one of them")
+        log.warning(
+            "no --server-ip and no --interface: boot files cannot name this server; "
+            "installs need one of them"
+        )
     return settings
 
 

@@ -26,7 +26,6 @@ from provisioner.domain import (
     Role,
     Token,
     normalize_mac,
-    parse_release_ref,
     utcnow,
     validate_name,
 )
@@ -238,7 +237,7 @@ class Service:
     def delete_profile(self, name: str) -> None:
         self.store.delete_profile(name)
 
-    # -- bundles / releases ------------------------------------------------------------------
+    # -- bundles (release images and bundle files: media.library) ----------------------------
     def put_bundle(
         self,
         name: str,
@@ -255,10 +254,6 @@ class Service:
             return bundle_from_fields(name, data, current, partial=partial)
 
         return self.store.change_bundle(name, change)
-
-    def delete_release(self, ref: str) -> None:
-        name, version = parse_release_ref(ref)
-        self.store.delete_release(name, version)
 
     # -- tokens -----------------------------------------------------------------------------
     def create_token(self, name: str, role: Role) -> tuple[Token, str]:

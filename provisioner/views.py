@@ -5,8 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from media.layout import bundle_file_relpath, media_url
 from provisioner.bootspec import BootSpec
-from provisioner.domain import Bundle, Event, Node, Profile, Release, Token
+from provisioner.domain import (
+    BUNDLE_KINDS,
+    Bundle,
+    BundleFile,
+    Event,
+    Node,
+    Profile,
+    Release,
+    Token,
+)
 from provisioner.errors import ValidationError
 
 
@@ -61,8 +71,16 @@ def profile_view(p: Profile) -> dict[str, Any]:
     }
 
 
-def bundle_view(b: Bundle) -> dict[str, Any]:
+def bundle_view(b: Bundle, media_base: str | None = None) -> dict[str, Any]:
+    """``files``: for each file the bundle names, its upload (or null while
+    none); ``url`` needs ``media_base`` (see media.layout.media_base_url)."""
     opts = b.options()
+    files: dict[str, Any] = {}
+    for kind in BUNDLE_KINDS:
+        name = getattr(b, kind)
+        f = b.file(kind)
+        if name:
+            files[kind] = None if f is None else bundle_file_view(b.name, f, media_base)
     return {
         "name": b.name,
         "iso": b.iso,
@@ -70,7 +88,19 @@ def bundle_view(b: Bundle) -> dict[str, Any]:
         "image": b.image,
         "options": opts.render(),
         "warnings": opts.warnings(),
+        "files": files,
         "created_at": _time(b.created_at),
+    }
+
+
+def bundle_file_view(bundle: str, f: BundleFile, media_base: str | None) -> dict[str, Any]:
+    return {
+        "filename": f.filename,
+        "size": f.size,
+        "sha256": f.sha256,
+        "format": f.format,
+        "url": media_url(media_base, bundle_file_relpath(bundle, f)) if media_base else None,
+        "created_at": _time(f.created_at),
     }
 
 

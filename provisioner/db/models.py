@@ -85,7 +85,8 @@ class ReleaseRow(Base):
     version: Mapped[str] = mapped_column(String(64))
     filename: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(BigInteger)
-    sha256: Mapped[str] = mapped_column(String(64))
+    #: one release per content (media issue: duplicates are refused by content)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
 
 
@@ -168,4 +169,21 @@ class TokenRow(Base):
     name: Mapped[str] = mapped_column(String(64))
     role: Mapped[str] = mapped_column(String(16))
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+
+
+# -- media: the uploaded files of instance bundles (migration 0003) --------------------
+class BundleFileRow(Base):
+    """One uploaded file of a bundle; at most one per kind (iso, definition, image)."""
+
+    __tablename__ = "bundle_files"
+
+    bundle_name: Mapped[str] = mapped_column(
+        ForeignKey("bundles.name", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    format: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]

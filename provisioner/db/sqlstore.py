@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from provisioner.db.engine import make_engines
 from provisioner.db.models import (
+    BundleFileRow,
     BundleRow,
     EventRow,
     NodeRow,
@@ -20,8 +21,10 @@ from provisioner.db.models import (
     TokenRow,
 )
 from provisioner.domain import (
+    BUNDLE_KINDS,
     Action,
     Bundle,
+    BundleFile,
     Event,
     Node,
     Profile,
@@ -311,6 +314,12 @@ class SqlStore:
             )
             if exists:
                 raise Conflict(f"release {release.ref!r} already exists")
+            same = s.scalar(select(ReleaseRow).where(ReleaseRow.sha256 == release.sha256))
+            if same is not None:
+                raise Conflict(
+                    f"release {release.ref!r} has the same content as release "
+                    f"{same.name}:{same.version} (sha256 {release.sha256})"
+                )
             s.add(
                 ReleaseRow(
                     name=release.name,
@@ -345,32 +354,50 @@ class SqlStore:
 
     # -- bundles ------------------------------------------------------------
     @staticmethod
-    def _bundle(row: BundleRow) -> Bundle:
+    def _bundle(row: BundleRow, files: Sequence[BundleFileRow] = ()) -> Bundle:
+        order = list(BUNDLE_KINDS)
         return Bundle(
             name=row.name,
             iso=row.iso,
             definition=row.definition,
             image=row.image,
             created_at=row.created_at,
+            files=tuple(
+                BundleFile(f.kind, f.filename, f.size, f.sha256, f.format, f.created_at)
+                for f in sorted(files, key=lambda f: order.index(f.kind))
+            ),
         )
+
+    @staticmethod
+    def _bundle_files(s: Session, name: str | None = None) -> dict[str, list[BundleFileRow]]:
+        stmt = select(BundleFileRow)
+        if name is not None:
+            stmt = stmt.where(BundleFileRow.bundle_name == name)
+        files: dict[str, list[BundleFileRow]] = {}
+        for f in s.scalars(stmt):
+            files.setdefault(f.bundle_name, []).append(f)
+        return files
 
     def get_bundle(self, name: str) -> Bundle:
         with self._session(write=False) as s:
             row = s.get(BundleRow, name)
             if row is None:
                 raise NotFound("bundle", name)
-            return self._bundle(row)
+            return self._bundle(row, self._bundle_files(s, name).get(name, []))
 
     def list_bundles(self) -> list[Bundle]:
         with self._session(write=False) as s:
-            return [self._bundle(r) for r in s.scalars(select(BundleRow).order_by(BundleRow.name))]
+            files = self._bundle_files(s)
+            rows = s.scalars(select(BundleRow).order_by(BundleRow.name))
+            return [self._bundle(r, files.get(r.name, [])) for r in rows]
 
     def change_bundle(
         self, name: str, change: Callable[[Bundle | None], Bundle]
     ) -> tuple[Bundle, bool]:
         def run(s: Session) -> tuple[Bundle, bool]:
             row = s.scalar(self._locked(select(BundleRow).where(BundleRow.name == name)))
-            new = change(None if row is None else self._bundle(row))
+            files = self._bundle_files(s, name).get(name, [])
+            new = change(None if row is None else self._bundle(row, files))
             if new.name != name:
                 raise ValidationError("name", "a bundle's name cannot change")
             created = row is None
@@ -379,9 +406,32 @@ class SqlStore:
                 s.add(row)
             row.iso, row.definition, row.image = new.iso, new.definition, new.image
             s.flush()
-            return self._bundle(row), created
+            new_files = self._sync_bundle_files(s, name, files, new.files)
+            return self._bundle(row, new_files), created
 
         return self._rmw(run, f"bundle {name}")
+
+    @staticmethod
+    def _sync_bundle_files(
+        s: Session, name: str, rows: list[BundleFileRow], files: tuple[BundleFile, ...]
+    ) -> list[BundleFileRow]:
+        """Make the bundle's file rows equal ``files`` (one per kind)."""
+        by_kind = {r.kind: r for r in rows}
+        wanted = {f.kind: f for f in files}
+        if len(wanted) != len(files) or not set(wanted) <= set(BUNDLE_KINDS):
+            raise ValidationError("files", "a bundle has at most one file of each kind")
+        for kind, r in by_kind.items():
+            if kind not in wanted:
+                s.delete(r)
+        result = []
+        for kind, f in wanted.items():
+            r = by_kind.get(kind) or BundleFileRow(bundle_name=name, kind=kind)
+            r.filename, r.size, r.sha256 = f.filename, f.size, f.sha256
+            r.format, r.created_at = f.format, f.created_at
+            s.add(r)
+            result.append(r)
+        s.flush()
+        return result
 
     def delete_bundle(self, name: str) -> None:
         with self._session(write=True) as s:
@@ -391,6 +441,7 @@ class SqlStore:
             self._refuse_if_used(
                 s, f"bundle {name!r}", NodeRow.bundle_name == name, ProfileRow.bundle_name == name
             )
+            s.execute(delete(BundleFileRow).where(BundleFileRow.bundle_name == name))
             s.delete(row)
 
     # -- events ------------------------------------------------------------

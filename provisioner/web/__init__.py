@@ -49,6 +49,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.register_blueprint(api.bp)
     app.register_blueprint(boot.bp)
     app.register_blueprint(agent.bp)
+
+    from provisioner.web import media_api  # images, bundles, uploads, manifest, /media
+
+    media_api.init_app(app)
     return app
 
 

@@ -29,14 +29,10 @@ def _token() -> str:
     return token.strip()
 
 
-def _server_url() -> str:
-    return ctx().service.server_url or request.host_url.rstrip("/")
-
-
 @bp.get("/manifest")
 def manifest() -> Response:
     """KEY=value lines (a shell parses them): release image, instance files, slots."""
-    body = Installer(ctx().service).manifest(g.agent_node, _server_url()).env()
+    body = Installer(ctx().service).manifest(g.agent_node, request.host_url).env()
     return Response(body, mimetype="text/plain", headers={"Cache-Control": "no-store"})
 
 

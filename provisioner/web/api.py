@@ -1,5 +1,7 @@
 """REST API ``/api/v1`` (JSON). Every route needs a bearer token; see auth.py.
 
+Release images, bundles, uploads and the node manifest are in media_api.py.
+
 The OpenAPI document (``/api/v1/openapi.json``) describes each route here;
 ``tests/unit/test_api_openapi.py`` checks the two agree.
 """
@@ -11,17 +13,10 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from provisioner.domain import Node, Role, mac_dashed, parse_enum, parse_release_ref
+from provisioner.domain import Node, Role, mac_dashed, parse_enum
 from provisioner.errors import ValidationError
 from provisioner.service import Catalog
-from provisioner.views import (
-    bundle_view,
-    event_view,
-    node_view,
-    profile_view,
-    release_view,
-    token_view,
-)
+from provisioner.views import event_view, node_view, profile_view, token_view
 from provisioner.web import ctx
 from provisioner.web.auth import require_token
 from provisioner.web.openapi import openapi_document
@@ -202,53 +197,6 @@ def import_syslinux() -> tuple[Response, int]:
             }
         ), 409
     return jsonify(body), 200
-
-
-# -- bundles -----------------------------------------------------------------------------
-@bp.get("/bundles")
-def list_bundles() -> Response:
-    return jsonify([bundle_view(b) for b in ctx().store.list_bundles()])
-
-
-@bp.get("/bundles/<name>")
-def get_bundle(name: str) -> Response:
-    return jsonify(bundle_view(ctx().store.get_bundle(name)))
-
-
-@bp.put("/bundles/<name>")
-def put_bundle(name: str) -> tuple[Response, int]:
-    bundle, created = ctx().service.put_bundle(name, _body())
-    return _created(bundle_view(bundle), created)
-
-
-@bp.patch("/bundles/<name>")
-def patch_bundle(name: str) -> Response:
-    bundle, _ = ctx().service.put_bundle(name, _body(), partial=True, must_exist=True)
-    return jsonify(bundle_view(bundle))
-
-
-@bp.delete("/bundles/<name>")
-def delete_bundle(name: str) -> tuple[str, int]:
-    ctx().store.delete_bundle(name)
-    return "", 204
-
-
-# -- release images ---------------------------------------------------------------------------
-@bp.get("/images")
-def list_images() -> Response:
-    return jsonify([release_view(r) for r in ctx().store.list_releases()])
-
-
-@bp.get("/images/<ref>")
-def get_image(ref: str) -> Response:
-    name, version = parse_release_ref(ref)
-    return jsonify(release_view(ctx().store.get_release(name, version)))
-
-
-@bp.delete("/images/<ref>")
-def delete_image(ref: str) -> tuple[str, int]:
-    ctx().service.delete_release(ref)
-    return "", 204
 
 
 # -- events and tokens -----------------------------------------------------------------------------

@@ -1,19 +1,24 @@
 """Open, read-only boot endpoints: what a booting box fetches over HTTP.
 
-These are the only routes without a token (booting firmware has none); they
-serve generated text only and change nothing. ``tests`` walk the route map so
+These, and the media downloads (web/media.py), are the only routes without a
+token (booting firmware has none); they serve generated text, the boot tree
+(``/boot/files/``: the TFTP tree over HTTP for lpxelinux.0 and iPXE) or media
+files, and change nothing. ``tests`` walk the route map so
 no other route is ever open by accident.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 
-from flask import Blueprint, Response, abort, request
+from flask import Blueprint, Response, abort, current_app, request
+from werkzeug.wsgi import wrap_file
 
 from provisioner.domain import normalize_mac
 from provisioner.errors import ValidationError
 from provisioner.web import ctx
+from tftp import routes
 
 log = logging.getLogger("provisioner.boot")
 
@@ -23,7 +28,13 @@ bp = Blueprint("boot", __name__, url_prefix="/boot")
 OPEN_ENDPOINTS = {
     "boot.pxelinux_cfg": {"GET", "HEAD", "OPTIONS"},
     "boot.ipxe": {"GET", "HEAD", "OPTIONS"},
+    "boot.files": {"GET", "HEAD", "OPTIONS"},
+    # media downloads (web/media.py): an installing box fetches its release image and
+    # bundle files with no token; read-only files under data_dir/media, never .uploads
+    "media.image_file": {"GET", "HEAD", "OPTIONS"},
+    "media.bundle_file": {"GET", "HEAD", "OPTIONS"},
 }
+_TREE = "provisioner.boot_tree"
 
 
 def _server_url() -> str:
@@ -66,3 +77,43 @@ def ipxe() -> Response:
     if text is None:
         abort(404)
     return _text(text)
+
+
+def _tree() -> routes.Tree:
+    """The boot tree, located once per app (loaders are resolved at start-up)."""
+    tree: routes.Tree | None = current_app.extensions.get(_TREE)
+    if tree is None:
+        settings = ctx().settings
+        tree = routes.build_tree(settings.data_dir, settings.loaders_dir)
+        current_app.extensions[_TREE] = tree
+    return tree
+
+
+@bp.get("/files/<path:path>")
+def files(path: str) -> Response:
+    """The same tree as TFTP (tftp/routes.py): loaders, generated pxelinux files,
+    files under <data_dir>/boot. Whole files with Content-Length (HTTP/1.0 safe)."""
+    route = routes.resolve(_tree(), path)
+    if isinstance(route, routes.Generated):
+        text = ctx().service.pxelinux_file(route.config)
+        log.info("HTTP boot file %s from %s: %s", path, request.remote_addr,
+                 "generated" if text is not None else "not found")  # fmt: skip
+        if text is None:
+            abort(404)
+        return _text(text)
+    log.info("HTTP boot file %s from %s: %s", path, request.remote_addr, route)
+    if isinstance(route, routes.Denied):
+        abort(403, route.reason)
+    if isinstance(route, routes.Missing):
+        abort(404)
+    try:
+        fd, size = routes.open_file(route)
+    except OSError:
+        abort(404)
+    resp = Response(
+        wrap_file(request.environ, os.fdopen(fd, "rb")),
+        mimetype="application/octet-stream",
+        direct_passthrough=True,
+    )
+    resp.content_length = size
+    return resp

@@ -168,33 +168,6 @@ _SCHEMAS: dict[str, Any] = {
             "warnings": {"type": "array", "items": {"type": "string"}},
         },
     },
-    "BundleInput": {
-        "type": "object",
-        "properties": {"iso": _STR_OR_NULL, "definition": _STR_OR_NULL, "image": _STR_OR_NULL},
-    },
-    "Bundle": {
-        "type": "object",
-        "properties": {
-            "name": {"type": "string"},
-            "iso": _STR_OR_NULL,
-            "definition": _STR_OR_NULL,
-            "image": _STR_OR_NULL,
-            "options": {"type": "string"},
-            "warnings": {"type": "array", "items": {"type": "string"}},
-        },
-    },
-    "Release": {
-        "type": "object",
-        "properties": {
-            "name": {"type": "string"},
-            "version": {"type": "string"},
-            "ref": {"type": "string"},
-            "filename": {"type": "string"},
-            "size": {"type": "integer"},
-            "sha256": {"type": "string"},
-            "url": _STR_OR_NULL,
-        },
-    },
     "Event": {
         "type": "object",
         "properties": {
@@ -262,25 +235,6 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": _json({"type": "object"}), **_BAD, **_CONFLICT, **_ERRORS},
             }
         },
-        "/api/v1/bundles": _list("bundles", "Bundle"),
-        "/api/v1/bundles/{name}": _crud("bundle", "name", "Bundle name", "Bundle", "BundleInput"),
-        "/api/v1/images": _list("release images", "Release"),
-        "/api/v1/images/{ref}": {
-            "parameters": [_param("ref", "NAME:VERSION")],
-            "get": {
-                "summary": "One release image",
-                "responses": {"200": _json(_ref("Release")), **_MISSING, **_ERRORS},
-            },
-            "delete": {
-                "summary": "Delete a release no node or profile uses",
-                "responses": {
-                    "204": {"description": "Deleted"},
-                    **_MISSING,
-                    **_CONFLICT,
-                    **_ERRORS,
-                },
-            },
-        },
         "/api/v1/events": {
             "get": {
                 "summary": "All events, newest first",
@@ -329,6 +283,27 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": text, "404": {"description": "Not for us"}},
             },
         },
+        "/boot/files/{path}": {
+            "parameters": [
+                _param(
+                    "path",
+                    "A path of the boot tree: pxelinux.0, efi64/syslinux.efi, "
+                    "pxelinux.cfg/01-<mac>, a file under <data_dir>/boot, ...",
+                )
+            ],
+            "get": {
+                "summary": "The TFTP boot tree over HTTP (open, read-only; HTTP/1.0 too)",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "The file; Content-Length always set",
+                        "content": {"application/octet-stream": {}, "text/plain": {}},
+                    },
+                    "403": _json(_ref("Error"), "Path refused (traversal, outside the root)"),
+                    "404": _json(_ref("Error"), "No such file"),
+                },
+            },
+        },
         "/boot/ipxe": {
             "get": {
                 "summary": "Per-MAC iPXE script (open, read-only)",
@@ -341,6 +316,9 @@ def openapi_document() -> dict[str, Any]:
         },
     }
     paths.update(_agent_paths())
+    from provisioner.web.media_openapi import media_paths, media_schemas
+
+    paths.update(media_paths())
     return {
         "openapi": "3.1.0",
         "info": {
@@ -364,7 +342,7 @@ def openapi_document() -> dict[str, Any]:
                 "Unauthorized": _json(_ref("Error"), "Missing or invalid token"),
                 "Forbidden": _json(_ref("Error"), "Token lacks the admin role"),
             },
-            "schemas": _SCHEMAS,
+            "schemas": {**_SCHEMAS, **media_schemas()},
         },
     }
 

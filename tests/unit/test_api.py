@@ -336,7 +336,8 @@ def test_openapi_document_lists_every_route(app: Flask, admin: Api) -> None:
     for rule in app.url_map.iter_rules():
         path = rule.rule
         for arg in rule.arguments:
-            path = path.replace(f"<int:{arg}>", f"{{{arg}}}").replace(f"<{arg}>", f"{{{arg}}}")
+            for form in (f"<int:{arg}>", f"<path:{arg}>", f"<{arg}>"):
+                path = path.replace(form, f"{{{arg}}}")
         routed |= {(path, m) for m in (rule.methods or ()) - {"HEAD", "OPTIONS"}}
     assert routed == documented
 

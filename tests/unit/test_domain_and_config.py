@@ -108,10 +108,12 @@ ENV_EXAMPLES = {
     "bios_loader": ("ipxe", "ipxe"),
     "uefi_loader": ("ipxe", "ipxe"),
     "tftp_max_sessions": ("2000", 2000),
+    "tftp_max_blksize": ("8192", 8192),
     "upload_max_bytes": ("1000000", 1000000),
     "accel_redirect": ("/_media/", "/_media/"),
     "install_window_hours": ("2.5", 2.5),
     "slot_size_mib": ("64", 64),
+    "media_url": ("http://192.0.2.1/media/", "http://192.0.2.1/media/"),
 }
 
 

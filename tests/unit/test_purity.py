@@ -16,6 +16,17 @@ PURE = [
     "provisioner.fields",
     "pxelinux.render",
     "pxelinux.syslinux_cfg",
+    "tftp.packet",
+    "tftp.routes",
+    "provisioner.dns.zone",
+    # media: format checks, range decisions, paths/URLs and the manifest builder
+    "media.squashfs",
+    "media.diskimage",
+    "media.bundlefiles",
+    "media.ranges",
+    "media.layout",
+    "media.manifest",
+    "media.errors",
 ]
 FORBIDDEN = ["flask", "sqlalchemy", "socket", "threading", "asyncio", "werkzeug", "alembic"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import threading
 from dataclasses import replace
@@ -20,8 +21,9 @@ MAC = "52:54:00:c0:02:0a"
 
 
 def _release(name: str = "avbox", version: str = "2.0") -> Release:
+    sha256 = hashlib.sha256(f"{name}:{version}".encode()).hexdigest()  # one release per content
     return Release(
-        name=name, version=version, filename=f"{name}-{version}.squashfs", size=1, sha256="0" * 64
+        name=name, version=version, filename=f"{name}-{version}.squashfs", size=1, sha256=sha256
     )
 
 

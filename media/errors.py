@@ -1,0 +1,66 @@
+"""Upload errors: each names its cause, each maps to its own HTTP status.
+
+=======================  ======  ===============================================
+exception                status  when
+=======================  ======  ===============================================
+TooLarge                 413     larger than ``upload_max_bytes`` or the declared size
+InsufficientStorage      507     not enough free disk in the data directory, or disk full
+OffsetMismatch           409     a chunk does not start where the upload stands
+UploadBusy               409     another request is writing the same upload
+IncompleteBody           400     the client sent fewer bytes than it announced
+ChecksumMismatch         422     the bytes do not have the declared sha256
+=======================  ======  ===============================================
+
+Format errors (squashfs, ISO, qcow2, ...) are ``ValidationError`` subclasses of
+their own pure modules (422).
+"""
+
+from __future__ import annotations
+
+from provisioner.errors import Conflict, ProvisionerError, ValidationError
+
+
+class TooLarge(ProvisionerError):
+    status = 413
+    code = "too_large"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+    def to_dict(self) -> dict[str, str]:
+        return {**super().to_dict(), "field": self.field}
+
+
+class InsufficientStorage(ProvisionerError):
+    status = 507
+    code = "insufficient_storage"
+
+
+class OffsetMismatch(Conflict):
+    """The chunk starts elsewhere than the upload's current offset."""
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+class UploadBusy(Conflict):
+    pass
+
+
+class IncompleteBody(ProvisionerError):
+    status = 400
+    code = "incomplete_body"
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+class ChecksumMismatch(ValidationError):
+    def __init__(self, declared: str, actual: str) -> None:
+        super().__init__(
+            "sha256",
+            f"the upload's sha256 is {actual}, not the declared {declared}; nothing was stored",
+        )

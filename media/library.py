@@ -1,0 +1,232 @@
+"""The media library: release images and bundle files, from upload to download.
+
+It ties the pure checks (squashfs superblock, bundle file formats), the upload
+sessions and the store together. Used by the API and the CLI alike:
+
+* an upload's *target* says what it becomes -- ``{"target": "image", "name":
+  ..., "version": ...}`` or ``{"target": "bundle", "bundle": ..., "kind": ...,
+  "filename": ...}``;
+* :meth:`MediaLibrary.finish` checks a complete upload, links it under its
+  final name and records it in the store, or refuses it and keeps nothing;
+* deleting a release or bundle removes its files after the store agreed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, BinaryIO
+
+from media.bundlefiles import HEAD_BYTES, KINDS, TAIL_BYTES, check_bundle_file
+from media.layout import (
+    bundle_dir,
+    bundle_file_relpath,
+    release_filename,
+    release_relpath,
+)
+from media.manifest import build_manifest
+from media.squashfs import SUPERBLOCK_SIZE, parse_superblock
+from media.storage import MediaDirs, read_head_tail
+from media.uploads import Completed, Progress, Session, Uploads, check_sha256, check_size
+from provisioner.bootspec import effective_bundle_name, effective_release
+from provisioner.config import Settings
+from provisioner.domain import (
+    Bundle,
+    BundleFile,
+    Event,
+    Release,
+    normalize_mac,
+    parse_release_ref,
+    validate_name,
+    validate_version,
+)
+from provisioner.errors import Conflict, NotFound, ValidationError
+from provisioner.fields import bundle_from_fields, check_bundle
+from provisioner.store import Store
+
+Stored = Release | Bundle
+
+
+class MediaLibrary:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.dirs = MediaDirs(settings.data_dir)
+        self.uploads = Uploads(self.dirs, settings.upload_max_bytes)
+
+    # -- targets -------------------------------------------------------------------
+    def target(self, data: Mapping[str, Any]) -> dict[str, str]:
+        """Validate what an upload is for (fields as in ``POST /api/v1/uploads``)."""
+        kind = data.get("target")
+        if kind == "image":
+            name = validate_name(data.get("name"), "name")
+            version = validate_version(data.get("version"), "version")
+            return {"target": "image", "name": name, "version": version}
+        if kind == "bundle":
+            bundle = validate_name(data.get("bundle"), "bundle")
+            file_kind = data.get("kind")
+            if file_kind not in KINDS:
+                raise ValidationError("kind", f"{file_kind!r} is not one of: {', '.join(KINDS)}")
+            filename = data.get("filename")
+            if filename in (None, ""):
+                current = self._find_bundle(bundle)
+                filename = getattr(current, file_kind) if current else None
+                if not filename:
+                    raise ValidationError("filename", "required: the bundle names no such file")
+            bundle_from_fields(bundle, {file_kind: filename}, None, partial=False)
+            return {"target": "bundle", "bundle": bundle, "kind": file_kind, "filename": filename}
+        raise ValidationError("target", f"{kind!r} is not one of: image, bundle")
+
+    def check_target(self, target: Mapping[str, str], sha256: str | None) -> None:
+        """Refuse early what :meth:`finish` would refuse anyway (saves an upload)."""
+        if target["target"] != "image":
+            return
+        ref = f"{target['name']}:{target['version']}"
+        for r in self.store.list_releases():
+            if r.ref == ref:
+                raise Conflict(f"release {ref!r} already exists")
+            if sha256 is not None and r.sha256 == sha256:
+                raise Conflict(f"release {ref!r} has the same content as release {r.ref}")
+
+    def _find_bundle(self, name: str) -> Bundle | None:
+        try:
+            return self.store.get_bundle(name)
+        except NotFound:
+            return None
+
+    # -- uploads ---------------------------------------------------------------------
+    def start(
+        self, target: Mapping[str, str], size: object, sha256: object, *, resumable: bool = True
+    ) -> tuple[Session, bool]:
+        digest = check_sha256(sha256)
+        self.check_target(target, digest)
+        return self.uploads.create(target, check_size(size), digest, resumable=resumable)
+
+    def upload(
+        self,
+        target: Mapping[str, str],
+        stream: BinaryIO,
+        length: int | None,
+        sha256: object = None,
+        progress: Progress | None = None,
+    ) -> Stored:
+        """One go, not resumable: whatever goes wrong, nothing is kept."""
+        session, _ = self.start(target, length, sha256, resumable=False)
+        try:
+            self.uploads.write(session, 0, stream, length, progress)
+            return self.finish(session)
+        finally:
+            self.uploads.discard(session)
+
+    def finish(self, session: Session) -> Stored:
+        with self.uploads.completing(session) as done:
+            if session.target["target"] == "image":
+                return self._finish_release(session.target, done)
+            return self._finish_bundle_file(session.target, done)
+
+    def _finish_release(self, target: Mapping[str, str], done: Completed) -> Release:
+        head, _, _ = read_head_tail(done.path, SUPERBLOCK_SIZE, 0)
+        parse_superblock(head, done.size, "file")
+        name, version = target["name"], target["version"]
+        release = Release(name, version, release_filename(name, version), done.size, done.sha256)
+        self.check_target(target, done.sha256)
+        relpath = release_relpath(release)
+        if not self.dirs.place(done.path, relpath):
+            try:
+                self.store.get_release(name, version)
+            except NotFound:  # a file left by a crash between placing and recording
+                self.dirs.replace(done.path, relpath)
+            else:
+                raise Conflict(f"release {release.ref!r} already exists")
+        try:
+            stored = self.store.add_release(release)
+        except BaseException:
+            self.dirs.remove(relpath)
+            raise
+        self._event("release.added", f"release {release.ref} added ({release.size} bytes)",
+                    ref=release.ref, sha256=release.sha256)  # fmt: skip
+        return stored
+
+    def _finish_bundle_file(self, target: Mapping[str, str], done: Completed) -> Bundle:
+        name, kind, filename = target["bundle"], target["kind"], target["filename"]
+        head, tail, _ = read_head_tail(done.path, HEAD_BYTES, TAIL_BYTES)
+        fmt = check_bundle_file(kind, filename, head, tail, done.size)
+        new_file = BundleFile(kind, filename, done.size, done.sha256, fmt)
+        relpath = bundle_file_relpath(name, new_file)
+        placed = self.dirs.place(done.path, relpath)  # False: the same bytes under this name
+        old: list[BundleFile] = []
+
+        def change(current: Bundle | None) -> Bundle:
+            base = current or Bundle(name=name)
+            old[:] = [f for f in base.files if f.kind == kind]
+            files = (*(f for f in base.files if f.kind != kind), new_file)
+            named: dict[str, Any] = {kind: filename}
+            bundle = replace(base, **named, files=files)
+            check_bundle(bundle)
+            return bundle
+
+        try:
+            bundle, _ = self.store.change_bundle(name, change)
+        except BaseException:
+            if placed:
+                self.dirs.remove(relpath)
+            raise
+        for f in old:
+            if bundle_file_relpath(name, f) != relpath:
+                self.dirs.remove(bundle_file_relpath(name, f))
+        self._event("bundle.file.added", f"bundle {name}: {kind} {filename} uploaded ({fmt})",
+                    bundle=name, kind=kind, sha256=done.sha256)  # fmt: skip
+        return bundle
+
+    # -- deleting ------------------------------------------------------------------------
+    def delete_release(self, ref: str) -> None:
+        name, version = parse_release_ref(ref)
+        release = self.store.get_release(name, version)
+        self.store.delete_release(name, version)
+        self.dirs.remove(release_relpath(release))
+        self._event("release.deleted", f"release {release.ref} deleted", ref=release.ref)
+
+    def delete_bundle(self, name: str) -> None:
+        self.store.delete_bundle(name)
+        self.dirs.remove_tree(bundle_dir(validate_name(name, "name")))
+        self._event("bundle.deleted", f"bundle {name} deleted", bundle=name)
+
+    def delete_bundle_file(self, name: str, kind: str) -> Bundle:
+        if kind not in KINDS:
+            raise NotFound("bundle file", f"{name}/{kind}")
+        gone: list[BundleFile] = []
+
+        def change(current: Bundle | None) -> Bundle:
+            if current is None:
+                raise NotFound("bundle", name)
+            f = current.file(kind)
+            if f is None:
+                raise NotFound("bundle file", f"{name}/{kind}")
+            gone.append(f)
+            files = tuple(x for x in current.files if x.kind != kind)
+            cleared: dict[str, Any] = {kind: None}
+            bundle = replace(current, **cleared, files=files)
+            if not (bundle.iso or bundle.definition or bundle.image):
+                raise Conflict(
+                    f"{kind} is the last file of bundle {name!r}; delete the bundle instead"
+                )
+            return bundle
+
+        bundle, _ = self.store.change_bundle(name, change)
+        for f in gone:
+            self.dirs.remove(bundle_file_relpath(name, f))
+        self._event("bundle.file.deleted", f"bundle {name}: {kind} deleted", bundle=name, kind=kind)
+        return bundle
+
+    def _event(self, event: str, message: str, **data: str) -> None:
+        self.store.add_event(Event(kind=event, message=message, data=data))
+
+    # -- the manifest --------------------------------------------------------------------
+    def manifest(self, mac: str, base_url: str) -> dict[str, Any]:
+        node = self.store.get_node(normalize_mac(mac))
+        profile = self.store.get_profile(node.profile) if node.profile else None
+        ref = effective_release(node, profile)
+        release = self.store.get_release(*parse_release_ref(ref)) if ref else None
+        bundle_name = effective_bundle_name(node, profile)
+        bundle = self.store.get_bundle(bundle_name) if bundle_name else None
+        return build_manifest(node, profile, release, bundle, base_url)

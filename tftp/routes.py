@@ -1,0 +1,227 @@
+"""The boot tree: a requested path -> a real file, a generated file, or nothing.
+
+Shared by the TFTP server and the HTTP mirror (``GET /boot/files/<path>``). No
+sockets, no threads: :func:`resolve` is a function of a :class:`Tree` (built
+once at start-up by :func:`build_tree`) and a name.
+
+The virtual tree::
+
+    pxelinux.0, lpxelinux.0, *.c32              BIOS syslinux (Debian: pxelinux, syslinux-common)
+    efi64/syslinux.efi, efi64/ldlinux.e64,
+    efi64/*.c32                                 UEFI x86-64 syslinux (syslinux-efi)
+    undionly.kpxe, snponly.efi, ipxe.efi        iPXE (ipxe)
+    pxelinux.cfg/<name>, efi64/pxelinux.cfg/<name>   generated per box (Service.pxelinux_file)
+    anything else, also under efi64/            <data_dir>/boot/<path>
+
+Security rules:
+
+* a name is refused unless it is relative, UTF-8, free of NUL, backslashes and
+  control characters, and has no empty, ``.`` or ``..`` component;
+* loaders come from a fixed allow-list of names, resolved (symlinks and all)
+  once at start-up from package directories the administrator controls: an
+  exact loader name may be a symlink anywhere (Debian's ``ipxe.efi`` ->
+  ``/boot/ipxe.efi``); glob-matched modules must resolve inside their directory;
+* files under ``<data_dir>/boot`` are resolved with ``os.path.realpath`` and must
+  lie inside it; :func:`open_file` checks the opened descriptor once more, so a
+  symlink swapped in between cannot leak a byte from outside.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: (virtual prefix, Debian directory, names or globs), in order of precedence.
+DEBIAN_LOADERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("", "/usr/lib/PXELINUX", ("pxelinux.0", "lpxelinux.0")),
+    ("", "/usr/lib/syslinux/modules/bios", ("*.c32",)),
+    ("efi64/", "/usr/lib/SYSLINUX.EFI/efi64", ("syslinux.efi",)),
+    ("efi64/", "/usr/lib/syslinux/modules/efi64", ("ldlinux.e64", "*.c32")),
+    ("", "/usr/lib/ipxe", ("undionly.kpxe", "snponly.efi", "ipxe.efi")),
+)
+
+
+def override_layout(loaders_dir: str) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """``settings.loaders_dir`` has the virtual tree's layout."""
+    root = loaders_dir.rstrip("/") or "/"
+    return (
+        ("", root, ("pxelinux.0", "lpxelinux.0", "*.c32")),
+        ("", root, ("undionly.kpxe", "snponly.efi", "ipxe.efi")),
+        ("efi64/", os.path.join(root, "efi64"), ("syslinux.efi", "ldlinux.e64", "*.c32")),
+    )
+
+
+GENERATED_DIRS = ("pxelinux.cfg/", "efi64/pxelinux.cfg/")
+EFI_PREFIX = "efi64/"
+MAX_NAME = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class File:
+    """A real file. ``root``: the directory the opened file must still lie in
+    (None for loaders, which were vetted at start-up)."""
+
+    path: str
+    root: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Generated:
+    """``pxelinux.cfg/<config>``: ask ``Service.pxelinux_file(config)``."""
+
+    config: str
+
+
+@dataclass(frozen=True, slots=True)
+class Missing:
+    reason: str = "file not found"
+
+
+@dataclass(frozen=True, slots=True)
+class Denied:
+    reason: str
+
+
+Route = File | Generated | Missing | Denied
+
+
+@dataclass(frozen=True, slots=True)
+class Tree:
+    """Loader name -> resolved path, and the resolved ``<data_dir>/boot``."""
+
+    boot_root: str
+    loaders: Mapping[str, str] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()  # allow-listed loader names not found (for the start-up log)
+
+
+def _is_regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _contained(path: str, root: str) -> bool:
+    return path.startswith(root.rstrip("/") + "/")
+
+
+def find_loaders(
+    layout: tuple[tuple[str, str, tuple[str, ...]], ...],
+) -> tuple[dict[str, str], list[str]]:
+    """Resolve the allow-listed loader files of ``layout`` (first match wins)."""
+    found: dict[str, str] = {}
+    missing: list[str] = []
+    for prefix, directory, patterns in layout:
+        try:
+            entries = sorted(os.listdir(directory))
+        except OSError:
+            entries = []
+        real_dir = os.path.realpath(directory)
+        for pattern in patterns:
+            is_glob = any(c in pattern for c in "*?[")
+            names = fnmatch.filter(entries, pattern) if is_glob else [pattern]
+            for name in names:
+                virtual = prefix + name
+                if virtual in found:
+                    continue
+                real = os.path.realpath(os.path.join(directory, name))
+                if not _is_regular(real) or (is_glob and not _contained(real, real_dir)):
+                    if not is_glob:
+                        missing.append(virtual)
+                    continue
+                found[virtual] = real
+    return found, [m for m in missing if m not in found]
+
+
+def build_tree(data_dir: Path | str, loaders_dir: str = "") -> Tree:
+    """Locate the loaders (``loaders_dir`` replaces the Debian directories as a
+    whole, so pxelinux.0 and ldlinux.c32 never come from two syslinux versions)."""
+    layout = override_layout(loaders_dir) if loaders_dir else DEBIAN_LOADERS
+    loaders, missing = find_loaders(layout)
+    boot_root = os.path.realpath(os.path.join(os.fspath(data_dir), "boot"))
+    return Tree(boot_root=boot_root, loaders=loaders, missing=tuple(missing))
+
+
+def check_name(name: str) -> str | Denied:
+    """The name as a clean relative path, or why it is refused."""
+    if not name:
+        return Denied("empty file name")
+    if len(name) > MAX_NAME:
+        return Denied("file name too long")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return Denied("file name is not UTF-8")
+    if "\\" in name:
+        return Denied("backslash in file name")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        return Denied("control character in file name")
+    if name.startswith("/"):
+        return Denied("absolute path")
+    if any(part in ("", ".", "..") for part in name.split("/")):
+        return Denied("empty, '.' or '..' path component")
+    return name
+
+
+def _data_file(tree: Tree, rel: str) -> File | None:
+    real = os.path.realpath(os.path.join(tree.boot_root, rel))
+    if not _contained(real, tree.boot_root):
+        return None
+    return File(real, tree.boot_root) if _is_regular(real) else None
+
+
+def resolve(tree: Tree, name: str) -> Route:
+    """Where ``name`` comes from; see the module docstring for the tree."""
+    checked = check_name(name)
+    if isinstance(checked, Denied):
+        return checked
+    loader = tree.loaders.get(checked)
+    if loader is not None:
+        return File(loader)
+    for prefix in GENERATED_DIRS:
+        if checked.startswith(prefix):
+            config = checked[len(prefix) :]
+            return Generated(config) if "/" not in config else Missing()
+    found = _data_file(tree, checked)
+    if found is None and checked.startswith(EFI_PREFIX):
+        found = _data_file(tree, checked[len(EFI_PREFIX) :])
+    if found is not None:
+        return found
+    # tell a symlink escape apart from a plain miss (logged, answered like a miss)
+    real = os.path.realpath(os.path.join(tree.boot_root, checked))
+    if not _contained(real, tree.boot_root) and os.path.lexists(
+        os.path.join(tree.boot_root, checked)
+    ):
+        return Denied("resolves outside the boot directory")
+    return Missing()
+
+
+def open_file(route: File) -> tuple[int, int]:
+    """Open ``route`` read-only: ``(fd, size)``. For data-dir files the opened
+    descriptor must still lie inside the root (a symlink swapped after
+    :func:`resolve` is caught here). Raises ``OSError``; the caller closes ``fd``."""
+    fd = os.open(route.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise IsADirectoryError(route.path)
+        if route.root is not None:
+            real = os.readlink(f"/proc/self/fd/{fd}")
+            if not _contained(real, route.root):
+                raise PermissionError(f"{route.path} left {route.root}")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, info.st_size
+
+
+def mac_in_name(name: str) -> str | None:
+    """The MAC in ``pxelinux.cfg/01-aa-bb-cc-dd-ee-ff`` (for the log), or None."""
+    base = name.rsplit("/", 1)[-1]
+    if "pxelinux.cfg/" in name and base.startswith("01-") and len(base) == 20:
+        return base[3:].replace("-", ":").lower()
+    return None

@@ -1,0 +1,251 @@
+"""The read-only TFTP server (asyncio): receive a request, resolve it, run a session.
+
+Public entry points (what ``provisioner serve`` calls)::
+
+    await serve_tftp(settings, boot_files, stop_event)   # runs until stop_event is set
+
+    server = TftpServer(settings, boot_files)            # or step by step
+    await server.start()      # binds settings.tftp; raises ConfigError (port in use, ...)
+    ...                       # server.address -> (host, port) actually bound
+    await server.stop()       # closes the socket, cancels running transfers
+
+``boot_files`` is anything with ``pxelinux_file(name) -> str | None``
+(:class:`provisioner.service.Service`); it is called in a worker thread, once per
+``pxelinux.cfg/`` request. ``None`` serves files only (no generated configs).
+
+Rules: write requests are refused (ERROR 2); at most ``settings.tftp_max_sessions``
+transfers run at once (more get ERROR 0); every transfer has its own socket and
+coroutine, so thousands can run (the descriptor limit is raised at start-up);
+malformed packets get an ERROR or are dropped and never stop the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import resource
+import socket
+import time
+from typing import Protocol
+
+from provisioner import daemon
+from provisioner.config import Settings
+from tftp import packet, routes
+from tftp.packet import ErrorCode, Limits, PacketError, Request
+from tftp.session import Address, ClientError, GaveUp, Retry, Session, Source
+
+log = logging.getLogger("provisioner.tftp")
+
+NETASCII_MAX = 16 * 1024 * 1024  # netascii is converted in memory
+
+
+class BootFiles(Protocol):
+    def pxelinux_file(self, name: str) -> str | None: ...
+
+
+def _raise_fd_limit(wanted: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        if new < wanted:
+            log.warning("descriptor limit %d is low for %d TFTP sessions", new, wanted // 2)
+
+
+class TftpServer:
+    def __init__(
+        self,
+        settings: Settings,
+        boot_files: BootFiles | None,
+        *,
+        tree: routes.Tree | None = None,
+        retry: Retry | None = None,
+    ) -> None:
+        self.settings = settings
+        self.boot_files = boot_files
+        self.tree = tree or routes.build_tree(settings.data_dir, settings.loaders_dir)
+        self.limits = Limits(max_blksize=settings.tftp_max_blksize)
+        self.retry = retry or Retry()
+        self.max_sessions = settings.tftp_max_sessions
+        self.sessions: dict[Address, tuple[Request, asyncio.Task[None]]] = {}
+        self._sock: socket.socket | None = None
+        self.address: Address = ("", 0)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        sock = daemon.bind_udp("tftp", self.settings.tftp or "0.0.0.0:69")
+        self._sock, self.address = sock, sock.getsockname()[:2]
+        _raise_fd_limit(2 * self.max_sessions + 64)
+        asyncio.get_running_loop().add_reader(sock, self._on_readable)
+        log.info(
+            "TFTP listening on %s:%d, %d loaders, boot files in %s",
+            *self.address,
+            len(self.tree.loaders),
+            self.tree.boot_root,
+        )
+        if self.tree.missing:
+            log.info("TFTP loaders not found: %s", ", ".join(self.tree.missing))
+
+    async def stop(self) -> None:
+        if self._sock is not None:
+            asyncio.get_running_loop().remove_reader(self._sock)
+            self._sock.close()
+            self._sock = None
+        tasks = [task for _, task in self.sessions.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- requests ----------------------------------------------------------------------------
+    def _on_readable(self) -> None:
+        assert self._sock is not None
+        for _ in range(64):  # drain a burst, then let the sessions run
+            try:
+                data, anc, _flags, addr = self._sock.recvmsg(packet.MAX_PACKET + 1, 64)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.debug("TFTP receive failed: %s", exc)
+                return
+            spec_dst = daemon.local_address(anc)
+            local = socket.inet_ntoa(spec_dst) if spec_dst else self.address[0]
+            self._on_datagram(data, (addr[0], addr[1]), local)
+
+    def _reply_error(self, to: Address, code: ErrorCode, message: str) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.sendto(packet.error(code, message), to)
+
+    def _on_datagram(self, data: bytes, client: Address, local: str) -> None:
+        try:
+            pkt = packet.decode(data)
+        except PacketError as exc:
+            log.info("TFTP bad packet from %s:%d: %s", *client, exc.message)
+            if not data.startswith(b"\0\5"):  # never answer an ERROR
+                self._reply_error(client, exc.code, exc.message)
+            return
+        if not isinstance(pkt, Request):
+            if not isinstance(pkt, packet.Error):
+                self._reply_error(client, ErrorCode.UNKNOWN_TID, "unknown transfer ID")
+            return
+        if pkt.opcode is packet.Opcode.WRQ:
+            log.info("TFTP WRQ %s from %s refused: read-only server", pkt.filename, client[0])
+            self._reply_error(client, ErrorCode.ACCESS_VIOLATION, "read-only server")
+            return
+        old = self.sessions.get(client)
+        if old is not None:
+            if old[0] == pkt:
+                return  # the client resent its request; the session is answering it
+            old[1].cancel()  # the client has moved on
+        elif len(self.sessions) >= self.max_sessions:
+            log.warning(
+                "TFTP RRQ %s from %s refused: %d sessions running",
+                pkt.filename,
+                client[0],
+                len(self.sessions),
+            )
+            self._reply_error(client, ErrorCode.NOT_DEFINED, "server busy, try again later")
+            return
+        task = asyncio.get_running_loop().create_task(self._serve(pkt, client, local))
+        self.sessions[client] = (pkt, task)
+        task.add_done_callback(lambda t: self._forget(client, t))
+
+    def _forget(self, client: Address, task: asyncio.Task[None]) -> None:
+        entry = self.sessions.get(client)
+        if entry is not None and entry[1] is task:
+            del self.sessions[client]
+
+    # -- one transfer --------------------------------------------------------------------
+    async def _source(self, req: Request) -> Source | tuple[ErrorCode, str, str]:
+        """What to send, or (error code, message for the client, reason for the log)."""
+        if req.mode not in packet.MODES:
+            message = f"mode {req.mode!r} not supported"
+            return ErrorCode.ILLEGAL_OPERATION, message, message
+        route = routes.resolve(self.tree, req.filename)
+        if isinstance(route, routes.Denied):
+            return ErrorCode.ACCESS_VIOLATION, "access violation", f"refused: {route.reason}"
+        missing = ErrorCode.FILE_NOT_FOUND, "file not found", "file not found"
+        if isinstance(route, routes.Missing):
+            return missing
+        if isinstance(route, routes.Generated):
+            if self.boot_files is None:
+                return missing
+            text = await asyncio.get_running_loop().run_in_executor(
+                None, self.boot_files.pxelinux_file, route.config
+            )
+            if text is None:
+                return missing
+            data = text.encode()
+            return Source(packet.netascii(data) if req.mode == "netascii" else data)
+        try:
+            fd, size = routes.open_file(route)
+        except OSError as exc:
+            return ErrorCode.FILE_NOT_FOUND, "file not found", f"cannot open: {exc}"
+        source = Source(fd=fd, size=size)
+        if req.mode == "netascii":
+            try:
+                if size > NETASCII_MAX:
+                    message = "file too large for netascii, use octet"
+                    return ErrorCode.ILLEGAL_OPERATION, message, message
+                return Source(packet.netascii(source.read(0, size)))
+            finally:
+                source.close()
+        return source
+
+    async def _serve(self, req: Request, client: Address, local: str) -> None:
+        ip = client[0]
+        mac = routes.mac_in_name(req.filename)
+        try:
+            got = await self._source(req)
+        except Exception:  # the store failed (or a bug): this request fails, not the server
+            log.exception("TFTP RRQ %s from %s failed", req.filename, ip)
+            got = ErrorCode.NOT_DEFINED, "internal error", "internal error"
+        if isinstance(got, tuple):
+            code, message, reason = got
+            log.info("TFTP RRQ %s from %s: %s", req.filename, ip, reason)
+            self._reply_error(client, code, message)
+            return
+        transfer = packet.negotiate(req.options, got.size, self.limits)
+        log.info(
+            "TFTP RRQ %s from %s blksize %d windowsize %d%s%s",
+            req.filename,
+            ip,
+            transfer.blksize,
+            transfer.windowsize,
+            " tsize" if "tsize" in transfer.oack else "",
+            f" mac {mac}" if mac else "",
+        )
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        started = time.monotonic()
+        try:
+            sock.setblocking(False)
+            sock.bind((local if local != "0.0.0.0" else "", 0))  # noqa: S104
+            session = Session(sock, client, got, transfer, self.retry)
+            await session.run()
+            took = time.monotonic() - started
+            log.info(
+                "TFTP sent %s to %s: %d bytes in %.3f s (%.1f MiB/s, %d resent)",
+                req.filename,
+                ip,
+                got.size,
+                took,
+                got.size / max(took, 1e-6) / 1048576,
+                session.retransmits,
+            )
+        except ClientError as exc:
+            level = logging.DEBUG if exc.code == ErrorCode.OPTION_REFUSED else logging.INFO
+            log.log(level, "TFTP %s to %s ended by the client: %s", req.filename, ip, exc)
+        except GaveUp as exc:
+            log.warning("TFTP %s to %s abandoned: %s", req.filename, ip, exc)
+        except OSError as exc:
+            log.warning("TFTP %s to %s failed: %s", req.filename, ip, exc)
+        finally:
+            got.close()
+            sock.close()
+
+
+async def serve_tftp(settings: Settings, boot_files: BootFiles | None, stop: asyncio.Event) -> None:
+    """Serve until ``stop`` is set. Raises ConfigError if it cannot listen."""
+    await daemon.run(TftpServer(settings, boot_files), stop)
