@@ -14,6 +14,13 @@ PURE = [
     "provisioner.errors",
     "provisioner.importer",
     "provisioner.fields",
+    "provisioner.dhcp",
+    "provisioner.dhcp.options",
+    "provisioner.dhcp.packet",
+    "provisioner.dhcp.config",
+    "provisioner.dhcp.boot",
+    "provisioner.dhcp.leases",
+    "provisioner.dhcp.policy",
     "pxelinux.render",
     "pxelinux.syslinux_cfg",
 ]
