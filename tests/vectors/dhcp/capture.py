@@ -163,7 +163,16 @@ def capture(name: str) -> list[dict[str, str]]:
     mode, run = SCENARIOS[name]
     with tempfile.TemporaryDirectory() as tmp, netns.lab(Path(tmp)) as lab:
         dump = lab.start(
-            ["tcpdump", "-i", "br0", "-U", "-w", str(lab.workdir / "br0.pcap"), "udp"],
+            [
+                "tcpdump",
+                "-i",
+                "br0",
+                "--immediate-mode",
+                "-U",
+                "-w",
+                str(lab.workdir / "br0.pcap"),
+                "udp",
+            ],
             lab.workdir / "tcpdump.log",
         )
         time.sleep(1)
