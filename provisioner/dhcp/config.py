@@ -6,10 +6,11 @@ the settings leave it open) in, a frozen :class:`DhcpConfig` out, or a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
 from provisioner.config import Settings, parse_host_port
+from provisioner.dhcp.options import Opt, addresses, u32
 from provisioner.errors import ConfigError
 
 MODES = ("proxy", "full")
@@ -33,6 +34,25 @@ class DhcpConfig:
     uefi_loader: str = "syslinux"
     #: seconds an offered address stays set aside for the client it was offered to
     offer_hold: int = 60
+    # -- wire forms, computed once (the policy copies them into every reply) --
+    server_id: bytes = field(init=False, repr=False, compare=False)
+    lease_options: dict[int, bytes] = field(init=False, repr=False, compare=False)
+    network_options: dict[int, bytes] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "server_id", self.server_ip.packed)
+        t = self.lease_time
+        lease = {Opt.LEASE_TIME: u32(t), Opt.RENEWAL_TIME: u32(t // 2)}
+        lease[Opt.REBINDING_TIME] = u32(t * 7 // 8)
+        object.__setattr__(self, "lease_options", lease)
+        net: dict[int, bytes] = {}
+        if self.netmask is not None:
+            net[Opt.SUBNET_MASK] = self.netmask.packed
+        if self.router is not None:
+            net[Opt.ROUTER] = self.router.packed
+        if self.dns_servers:
+            net[Opt.DNS_SERVERS] = addresses(self.dns_servers)
+        object.__setattr__(self, "network_options", net)
 
     @property
     def http_base(self) -> str:

@@ -35,9 +35,14 @@ from provisioner.dhcp.options import (
     Opt,
     PxeVendorOptions,
     addresses,
-    u32,
 )
 from provisioner.dhcp.packet import BOOTREPLY, BOOTREQUEST, ZERO, Packet
+
+DISCOVER = MessageType.DISCOVER
+OFFER = MessageType.OFFER
+REQUEST = MessageType.REQUEST
+ACK = MessageType.ACK
+_TYPE_BYTES = {m: bytes((m,)) for m in MessageType}
 
 SERVER_PORT = 67
 CLIENT_PORT = 68
@@ -88,17 +93,17 @@ def handle(req: Packet, port: int, source: tuple[str, int], state: State, now: f
     known = mac in state.snap.nodes
     boot = boot_file(req, cfg, known)
     if port == PXE_PORT:
-        if kind not in (MessageType.REQUEST, MessageType.INFORM):
+        if kind not in (REQUEST, MessageType.INFORM):
             return Result(why=f"no {kind.name} on the boot server port")
         if boot is None:
             return Result(why=_no_boot_reason(known, cfg))
-        return _reply(req, MessageType.ACK, cfg, boot, proxy=True, source=source, port=port)
+        return _reply(req, ACK, cfg, boot, proxy=True, source=source, port=port)
     if not cfg.full:
-        if kind != MessageType.DISCOVER:
+        if kind != DISCOVER:
             return Result(why=f"proxy mode answers no {kind.name} on port {port}")
         if boot is None:
             return Result(why=_no_boot_reason(known, cfg))
-        return _reply(req, MessageType.OFFER, cfg, boot, proxy=True, source=source, port=port)
+        return _reply(req, OFFER, cfg, boot, proxy=True, source=source, port=port)
     return _Exchange(req, port, source, state, now, boot).run(kind)
 
 
@@ -122,15 +127,15 @@ class _Exchange:
     def run(self, kind: MessageType) -> Result:
         req, cfg, table = self.req, self.state.cfg, self.state.table
         mac = req.mac
-        if kind == MessageType.DISCOVER:
+        if kind == DISCOVER:
             wanted = req.requested_ip
             ip = table.offer(
                 mac, self.state.snap, int(wanted) if wanted else None, self.now, cfg.offer_hold
             )
             if ip is None:
                 return Result(why=f"no free address for {mac}", warn=True)
-            return self.reply(MessageType.OFFER, IPv4Address(ip))
-        if kind == MessageType.REQUEST:
+            return self.reply(OFFER, IPv4Address(ip))
+        if kind == REQUEST:
             return self.request()
         if kind == MessageType.DECLINE:
             if req.server_id == cfg.server_ip and req.requested_ip is not None:
@@ -141,7 +146,7 @@ class _Exchange:
             table.release(int(req.ciaddr), mac)
             return Result(why=f"{mac} released {req.ciaddr}")
         if kind == MessageType.INFORM:
-            return self.reply(MessageType.ACK, ZERO)
+            return self.reply(ACK, ZERO)
         return Result(why=f"{kind.name} is not for a server")
 
     def reply(self, kind: MessageType, ip: IPv4Address, lease: bool = False) -> Result:
@@ -187,12 +192,12 @@ class _Exchange:
         ):
             return _nak(req, cfg, f"{mac} has reservation {IPv4Address(reserved)}")
         table.bind(ip, mac, now, cfg.lease_time, req.hostname)
-        return self.reply(MessageType.ACK, wanted, lease=True)
+        return self.reply(ACK, wanted, lease=True)
 
 
 def _nak(req: Packet, cfg: DhcpConfig, why: str) -> Result:
     packet = _answer(req, {Opt.MESSAGE_TYPE: b"\x06", Opt.SERVER_ID: cfg.server_ip.packed})
-    to = (str(req.giaddr), SERVER_PORT) if req.giaddr != ZERO else (BROADCAST, CLIENT_PORT)
+    to = (str(req.giaddr), SERVER_PORT) if req.giaddr is not ZERO else (BROADCAST, CLIENT_PORT)
     return Result(Reply(packet, to), why=why)
 
 
@@ -209,16 +214,11 @@ def _reply(
     net: NodeNet | None = None,
     lease: bool = False,
 ) -> Result:
-    opts: dict[int, bytes] = {
-        Opt.MESSAGE_TYPE: bytes((kind,)),
-        Opt.SERVER_ID: cfg.server_ip.packed,
-    }
+    opts: dict[int, bytes] = {Opt.MESSAGE_TYPE: _TYPE_BYTES[kind], Opt.SERVER_ID: cfg.server_id}
     asked = req.param_request_list
     if not proxy:
-        if kind == MessageType.OFFER or lease:
-            opts[Opt.LEASE_TIME] = u32(cfg.lease_time)
-            opts[Opt.RENEWAL_TIME] = u32(cfg.lease_time // 2)
-            opts[Opt.REBINDING_TIME] = u32(cfg.lease_time * 7 // 8)
+        if kind == OFFER or lease:
+            opts.update(cfg.lease_options)
         _network_options(opts, cfg, net, asked)
     sname = file = b""
     siaddr = ZERO
@@ -249,7 +249,7 @@ def _reply(
     packet = _answer(
         req,
         opts,
-        ciaddr=req.ciaddr if kind == MessageType.ACK else ZERO,
+        ciaddr=req.ciaddr if kind == ACK else ZERO,
         yiaddr=ip,
         siaddr=siaddr,
         sname=sname,
@@ -288,17 +288,18 @@ def _answer(
 def _network_options(
     opts: dict[int, bytes], cfg: DhcpConfig, net: NodeNet | None, asked: bytes
 ) -> None:
-    netmask = (net.netmask if net else None) or cfg.netmask
-    router = (net.router if net else None) or cfg.router
-    dns = (net.dns if net else ()) or cfg.dns_servers
-    if netmask is not None:
-        opts[Opt.SUBNET_MASK] = netmask.packed
-    if router is not None:
-        opts[Opt.ROUTER] = router.packed
-    if dns:
-        opts[Opt.DNS_SERVERS] = addresses(dns)
-    if net is not None and net.hostname and Opt.HOSTNAME in asked:
-        opts[Opt.HOSTNAME] = net.hostname.split(".")[0].encode()
+    """Netmask, router and DNS: the node's own (``submask.``, ``gw.``, ``dns.``)
+    where it has them, else the settings'."""
+    opts.update(cfg.network_options)
+    if net is not None:
+        if net.netmask is not None:
+            opts[Opt.SUBNET_MASK] = net.netmask.packed
+        if net.router is not None:
+            opts[Opt.ROUTER] = net.router.packed
+        if net.dns:
+            opts[Opt.DNS_SERVERS] = addresses(net.dns)
+        if net.hostname and Opt.HOSTNAME in asked:
+            opts[Opt.HOSTNAME] = net.hostname.split(".")[0].encode()
     if cfg.domain and Opt.DOMAIN_NAME in asked:
         opts[Opt.DOMAIN_NAME] = cfg.domain.encode()
 
