@@ -15,6 +15,7 @@ Invariants (the tests check them):
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
@@ -120,6 +121,8 @@ class LeaseTable:
         self._by_mac: dict[str, int] = {}
         self._holds: dict[int, tuple[str, float]] = {}
         self._hold_of: dict[str, int] = {}
+        #: (until, ip) in the order offers were made: expiry without a full scan
+        self._hold_queue: deque[tuple[float, int]] = deque()
         self._declined: dict[int, float] = {}
         self._changes: dict[int, Lease | None] = {}
         for lease in leases:
@@ -174,6 +177,7 @@ class LeaseTable:
                 self._holds.pop(old, None)
             self._holds[ip] = (mac, now + hold)
             self._hold_of[mac] = ip
+            self._hold_queue.append((now + hold, ip))
         return ip
 
     def _choose(self, mac: str, snap: Snapshot, requested: int | None, now: float) -> int | None:
@@ -252,14 +256,18 @@ class LeaseTable:
 
     def expire_holds(self, now: float) -> int:
         """Drop offers nobody requested and declines that are over; returns how many."""
-        stale = [ip for ip, (_, until) in self._holds.items() if until <= now]
-        for ip in stale:
-            mac, _ = self._holds.pop(ip)
-            if self._hold_of.get(mac) == ip:
-                del self._hold_of[mac]
+        queue, stale = self._hold_queue, 0
+        while queue and queue[0][0] <= now:
+            until, ip = queue.popleft()
+            hold = self._holds.get(ip)
+            if hold is not None and hold[1] == until:  # not renewed or taken since
+                del self._holds[ip]
+                if self._hold_of.get(hold[0]) == ip:
+                    del self._hold_of[hold[0]]
+                stale += 1
         for ip in [ip for ip, until in self._declined.items() if until <= now]:
             del self._declined[ip]
-        return len(stale)
+        return stale
 
     def take_changes(self) -> tuple[list[Lease], list[IPv4Address]]:
         """What changed since the last call: leases to save, addresses to forget."""
