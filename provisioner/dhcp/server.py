@@ -233,16 +233,18 @@ class DhcpServer:
             return
         try:
             request = parse(data)
-            if log.isEnabledFor(logging.INFO):
-                log.info("%s", describe_request(request))
             result = handle(request, endpoint.port, source, state, self.clock())
             if result.reply is not None:
                 assert endpoint.transport is not None
                 endpoint.transport.sendto(result.reply.pack(), result.reply.to)
                 if log.isEnabledFor(logging.INFO):
+                    log.info("%s", describe_request(request))
                     log.info("%s", describe_reply(result.reply))
-            elif result.why:
-                log.log(logging.WARNING if result.warn else logging.DEBUG, "DHCP: %s", result.why)
+            elif result.warn or log.isEnabledFor(logging.DEBUG):
+                # what we do not answer (in proxy mode: most of a site's DHCP
+                # traffic) is not worth an INFO line
+                level = logging.WARNING if result.warn else logging.DEBUG
+                log.log(level, "%s: %s", describe_request(request), result.why)
         except DhcpPacketError as exc:
             self._dropped(source, exc)
         except Exception:
