@@ -196,8 +196,10 @@ class _Exchange:
 
 
 def _nak(req: Packet, cfg: DhcpConfig, why: str) -> Result:
-    packet = _answer(req, {Opt.MESSAGE_TYPE: b"\x06", Opt.SERVER_ID: cfg.server_ip.packed})
-    to = (str(req.giaddr), SERVER_PORT) if req.giaddr is not ZERO else (BROADCAST, CLIENT_PORT)
+    packet = _answer(
+        req, {Opt.MESSAGE_TYPE: _TYPE_BYTES[MessageType.NAK], Opt.SERVER_ID: cfg.server_id}
+    )
+    to = (str(req.giaddr), SERVER_PORT) if req.giaddr != ZERO else (BROADCAST, CLIENT_PORT)
     return Result(Reply(packet, to), why=why)
 
 
