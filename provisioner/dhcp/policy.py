@@ -191,8 +191,17 @@ class _Exchange:
             and table.assignable(reserved, mac, snap, now)
         ):
             return _nak(req, cfg, f"{mac} has reservation {IPv4Address(reserved)}")
-        table.bind(ip, mac, now, cfg.lease_time, req.hostname)
+        table.bind(ip, mac, now, cfg.lease_time, _safe_hostname(req.hostname))
         return self.reply(ACK, wanted, lease=True)
+
+
+def _safe_hostname(name: str | None) -> str | None:
+    """What a client calls itself goes into the lease table: printable ASCII only,
+    at most 253 characters (RFC 3396 lets a hostile client send kilobytes)."""
+    if not name:
+        return None
+    clean = "".join(ch for ch in name[:253] if " " < ch < "\x7f")
+    return clean or None
 
 
 def _nak(req: Packet, cfg: DhcpConfig, why: str) -> Result:

@@ -344,6 +344,24 @@ def test_inform_is_acked_to_the_client_without_an_address_or_lease() -> None:
     assert Opt.LEASE_TIME not in ack.options
 
 
+def test_a_hostile_hostname_is_cleaned_before_it_reaches_the_lease_table() -> None:
+    st = state(config("full"))
+    name = b"box\x00\x1b[31m\xff" + b"x" * 600  # RFC 3396 allows it to be this long
+    answer(
+        request(
+            MessageType.REQUEST,
+            options={Opt.REQUESTED_IP: bytes((192, 0, 2, 100)), Opt.HOSTNAME: name},
+        ),
+        st,
+    )
+    [lease] = st.table.leases()
+    assert lease.hostname is not None
+    assert lease.hostname.startswith("box[31m")
+    assert len(lease.hostname) <= 253
+    assert lease.hostname.isprintable()
+    assert lease.hostname.isascii()
+
+
 def test_leases_read_back_after_a_restart_keep_their_owner() -> None:
     st = state(config("full"))
     ip = answer(request(), st).yiaddr
