@@ -21,88 +21,27 @@ from collections.abc import Callable
 from pathlib import Path
 
 from provisioner.dhcp.packet import parse
-from tests.support import netns, qemu
+from tests.support import dhcp, netns, qemu
 from tests.support.pcap import udp_datagrams
 
 HERE = Path(__file__).resolve().parent
-PYTHON = sys.executable
 VM_MAC = "52:54:00:c0:02:10"
 PXE_VENDOR = "PXEClient:Arch:00007:UNDI:003016"
 
 
 def _server(lab: netns.Lab, mode: str) -> None:
-    log = lab.workdir / "server.log"
-    argv = [PYTHON, "-m", "provisioner.dhcp", "--dhcp", mode, "--interface", "br0"]
-    argv += ["--data-dir", str(lab.workdir / "data"), "--unknown-macs", "menu"]
-    if mode == "full":
-        argv += ["--pool", "192.0.2.100-192.0.2.150"]
-    proc = lab.start(argv, log)
-    lab.wait_udp(67, proc=proc, log=log)
+    pool = ("--pool", "192.0.2.100-192.0.2.150") if mode == "full" else ()
+    dhcp.start_server(lab, mode, "--unknown-macs", "menu", *pool)
     if mode == "proxy":  # the site's DHCP server hands out addresses
-        site = lab.add_client("d0", "192.0.2.2/24")
-        conf = lab.workdir / "udhcpd.conf"
-        leases = lab.workdir / "udhcpd.leases"
-        leases.touch()
-        conf.write_text(
-            "start 192.0.2.160\nend 192.0.2.199\ninterface d0\n"
-            f"lease_file {leases}\nopt subnet 255.255.255.0\nopt router 192.0.2.1\n"
-        )
-        lab.start(["busybox", "udhcpd", "-f", "-a", "100", str(conf)], lab.workdir / "d.log", site)
+        dhcp.start_site_server(lab)
 
 
 def _udhcpc(lab: netns.Lab, *extra: str) -> None:
-    client = lab.add_client("c0")
-    hook = netns.udhcpc_hook(lab.workdir / "hook", lab.workdir / "lease")
-    client.run(
-        "busybox",
-        "udhcpc",
-        "-i",
-        "c0",
-        "-n",
-        "-q",
-        "-t",
-        "3",
-        "-T",
-        "1",
-        "-s",
-        str(hook),
-        *extra,
-        timeout=30,
-    )
+    dhcp.udhcpc(lab.add_client("c0"), lab.workdir, *extra)
 
 
 def _dhclient(lab: netns.Lab, arch: int) -> None:
-    client = lab.add_client("c0")
-    cf = lab.workdir / "dhclient.conf"
-    cf.write_text(
-        "option pxe-arch code 93 = unsigned integer 16;\n"
-        f'send vendor-class-identifier "PXEClient:Arch:{arch:05d}:UNDI:002001";\n'
-        f"send pxe-arch {arch};\n"
-        "request subnet-mask, routers, domain-name-servers, host-name,\n"
-        "        tftp-server-name, bootfile-name;\n"
-    )
-    hook = netns.dhclient_hook(lab.workdir / "hook", lab.workdir / "lease")
-    proc = lab.start(
-        [
-            "dhclient",
-            "-d",
-            "-1",
-            "-4",
-            "-cf",
-            str(cf),
-            "-sf",
-            str(hook),
-            "-lf",
-            str(lab.workdir / "l"),
-            "-pf",
-            str(lab.workdir / "pid"),
-            "c0",
-        ],
-        lab.workdir / "dhclient.log",
-        client,
-    )
-    _wait(lambda: (lab.workdir / "lease").exists(), 20)
-    lab.stop(proc)
+    dhcp.dhclient(lab, lab.add_client("c0"), f"PXEClient:Arch:{arch:05d}:UNDI:002001", arch)
 
 
 def _vm(lab: netns.Lab, firmware: str, want: Callable[[list[bytes]], bool]) -> None:
