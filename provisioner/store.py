@@ -16,8 +16,10 @@ uses it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from ipaddress import IPv4Address
 from typing import Protocol
 
+from provisioner.dhcp.leases import Lease
 from provisioner.domain import Bundle, Event, Node, Profile, Release, Role, Token
 
 
@@ -97,6 +99,19 @@ class Store(Protocol):
     def list_tokens(self) -> list[Token]: ...
 
     def delete_token(self, token_id: int) -> None: ...
+
+    # -- DHCP leases and change stamp (network boot) ---------------------------------------
+    def list_leases(self) -> list[Lease]: ...
+
+    def save_leases(self, leases: Sequence[Lease], forget: Sequence[IPv4Address] = ()) -> None:
+        """Insert or replace ``leases`` (by address) and delete ``forget``, in one
+        transaction."""
+        ...
+
+    def nodes_stamp(self) -> str:
+        """A short string that changes whenever a node or profile is created,
+        changed or deleted: lets a daemon poll cheaply before reloading."""
+        ...
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None: ...

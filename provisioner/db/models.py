@@ -187,3 +187,18 @@ class BundleFileRow(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     format: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
+
+
+# -- DHCP leases (network boot, migration 0002) ------------------------------------------------
+# Kept apart from the models above so that parallel work merges without conflicts.
+
+
+class LeaseRow(Base):
+    """One address leased by the full-mode DHCP server (provisioner.dhcp)."""
+
+    __tablename__ = "leases"
+
+    ip: Mapped[str] = mapped_column(String(15), primary_key=True)
+    mac: Mapped[str] = mapped_column(String(17), index=True)
+    expires_at: Mapped[datetime]
+    hostname: Mapped[str | None] = mapped_column(String(253))

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from ipaddress import IPv4Address
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
@@ -15,11 +18,13 @@ from provisioner.db.models import (
     BundleFileRow,
     BundleRow,
     EventRow,
+    LeaseRow,
     NodeRow,
     ProfileRow,
     ReleaseRow,
     TokenRow,
 )
+from provisioner.dhcp.leases import Lease
 from provisioner.domain import (
     BUNDLE_KINDS,
     Action,
@@ -509,3 +514,48 @@ class SqlStore:
         with self._session(write=True) as s:
             if s.execute(delete(TokenRow).where(TokenRow.id == token_id)).rowcount == 0:  # type: ignore[attr-defined]
                 raise NotFound("token", str(token_id))
+
+    # -- DHCP leases and change stamp (network boot) ----------------------------------------
+    # Kept apart from the sections above so that parallel work merges without conflicts.
+    def list_leases(self) -> list[Lease]:
+        with self._session(write=False) as s:
+            return [
+                Lease(IPv4Address(r.ip), r.mac, r.expires_at.timestamp(), r.hostname)
+                for r in s.scalars(select(LeaseRow))
+            ]
+
+    def save_leases(self, leases: Sequence[Lease], forget: Sequence[IPv4Address] = ()) -> None:
+        rows = [
+            {
+                "ip": str(lease.ip),
+                "mac": lease.mac,
+                "expires_at": datetime.fromtimestamp(lease.expires, UTC),
+                "hostname": lease.hostname,
+            }
+            for lease in leases
+        ]
+        dialect = postgresql if self._for_update else sqlite
+        with self._session(write=True) as s:
+            if forget:
+                gone = [str(ip) for ip in forget]
+                for k in range(0, len(gone), 500):
+                    s.execute(delete(LeaseRow).where(LeaseRow.ip.in_(gone[k : k + 500])))
+            if rows:
+                stmt = dialect.insert(LeaseRow.__table__)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[LeaseRow.ip],
+                    set_={
+                        "mac": stmt.excluded.mac,
+                        "expires_at": stmt.excluded.expires_at,
+                        "hostname": stmt.excluded.hostname,
+                    },
+                )
+                s.execute(stmt, rows)
+
+    def nodes_stamp(self) -> str:
+        with self._session(write=False) as s:
+            parts = [
+                s.execute(select(func.count(), func.max(row.updated_at))).one()
+                for row in (NodeRow, ProfileRow)
+            ]
+        return ";".join(f"{count}@{latest}" for count, latest in parts)

@@ -1,0 +1,311 @@
+"""The DHCP daemon: receive a datagram, call the policy, send what it returns.
+
+Public entry (what ``provisioner serve`` calls, inside its asyncio loop)::
+
+    from provisioner.dhcp.backend import ServiceBackend
+    from provisioner.dhcp.server import DhcpServer, run_dhcp
+
+    server = DhcpServer(settings, ServiceBackend(service))
+    await server.start()     # ConfigError: DHCP off, no interface, port in use, ...
+    ...                      # serves until
+    await server.stop()      # closes the sockets, writes the last leases
+
+    # or, all in one: serve until stop_event is set
+    await run_dhcp(settings, ServiceBackend(service), stop_event)
+
+Safety: nothing is bound unless ``settings.dhcp`` is ``proxy``/``full`` AND
+``settings.interface`` names an interface; both sockets (UDP 67 and the PXE
+boot server port 4011) are bound to that interface with SO_BINDTODEVICE.
+
+Robustness: a packet the codec cannot decode is dropped and logged (rate
+limited); an unexpected error while handling one packet is logged with its
+traceback and the daemon goes on with the next packet.
+
+State: the known nodes come from the backend in a worker thread when its stamp
+changes (polled every ``refresh`` seconds); leases are written behind, in
+batches, every ``flush`` seconds and on stop. A crash loses at most the leases
+of the last ``flush`` seconds; their clients keep their addresses and re-record
+them when they renew (the server ACKs a free address to the client asking).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import logging
+import socket
+import struct
+import time
+from collections.abc import Callable
+from ipaddress import IPv4Address
+from typing import Any, cast
+
+from provisioner.config import Settings
+from provisioner.dhcp.backend import DhcpBackend
+from provisioner.dhcp.config import DhcpConfig, check_enabled, dhcp_config
+from provisioner.dhcp.leases import LeaseTable, Snapshot
+from provisioner.dhcp.packet import DhcpPacketError, parse
+from provisioner.dhcp.policy import (
+    PXE_PORT,
+    SERVER_PORT,
+    State,
+    describe_reply,
+    describe_request,
+    handle,
+)
+from provisioner.errors import ConfigError
+
+log = logging.getLogger("provisioner.dhcp")
+
+SIOCGIFADDR = 0x8915
+SIOCGIFNETMASK = 0x891B
+RECV_BUFFER = 1 << 20
+#: malformed packets logged per minute before the log goes quiet
+DROP_LOG_LIMIT = 20
+
+
+def interface_ipv4(iface: str) -> tuple[IPv4Address | None, IPv4Address | None]:
+    """The interface's first IPv4 address and netmask (None, None without one)."""
+    if not iface or len(iface.encode()) > 15 or "/" in iface:
+        raise ConfigError("interface", f"{iface!r} is not an interface name")
+    request = struct.pack("256s", iface.encode())
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            addr = fcntl.ioctl(s.fileno(), SIOCGIFADDR, request)[20:24]
+            mask = fcntl.ioctl(s.fileno(), SIOCGIFNETMASK, request)[20:24]
+        except OSError as exc:
+            if exc.errno == errno.ENODEV:
+                raise ConfigError("interface", f"no interface named {iface!r}") from None
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return None, None
+            raise
+    return IPv4Address(addr), IPv4Address(mask)
+
+
+def open_socket(iface: str, port: int) -> socket.socket:
+    """UDP ``0.0.0.0:port`` bound to ``iface`` only; ConfigError says why not."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
+        except PermissionError:
+            raise ConfigError(
+                "interface", f"binding to {iface} needs root (or CAP_NET_RAW)"
+            ) from None
+        except OSError as exc:
+            if exc.errno == errno.ENODEV:
+                raise ConfigError("interface", f"no interface named {iface!r}") from None
+            raise
+        try:
+            sock.bind(("0.0.0.0", port))  # noqa: S104 - scoped by SO_BINDTODEVICE above
+        except PermissionError:
+            raise ConfigError(
+                "dhcp", f"UDP port {port} needs root (or CAP_NET_BIND_SERVICE)"
+            ) from None
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(
+                    "dhcp", f"UDP port {port} on {iface} is in use (another DHCP server?)"
+                ) from None
+            raise
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class _Endpoint(asyncio.DatagramProtocol):
+    def __init__(self, server: DhcpServer, port: int) -> None:
+        self.server = server
+        self.port = port
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.server.datagram(data, (str(addr[0]), addr[1]), self)
+
+    def error_received(self, exc: Exception) -> None:
+        log.warning("DHCP send/receive error on port %d: %s", self.port, exc)
+
+
+class DhcpServer:
+    """The daemon; see the module docstring for how to run it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        backend: DhcpBackend,
+        *,
+        refresh: float = 2.0,
+        flush: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.refresh = refresh
+        self.flush = flush
+        self.clock = clock
+        self.state: State | None = None
+        self._endpoints: list[_Endpoint] = []
+        self._task: asyncio.Task[None] | None = None
+        self._stamp = ""
+        self._drops = 0
+        self._drop_window = 0.0
+
+    @property
+    def config(self) -> DhcpConfig:
+        assert self.state is not None, "not started"
+        return self.state.cfg
+
+    async def start(self) -> None:
+        check_enabled(self.settings)
+        iface = self.settings.interface
+        ip, mask = interface_ipv4(iface)
+        cfg = dhcp_config(self.settings, ip, mask)
+        loop = asyncio.get_running_loop()
+        leases = await loop.run_in_executor(None, self.backend.load_leases) if cfg.full else []
+        self._stamp = await loop.run_in_executor(None, self.backend.stamp)
+        snap = await loop.run_in_executor(None, self._snapshot, cfg)
+        exclude = [a for a in (cfg.server_ip, cfg.router) if a is not None]
+        self.state = State(cfg, snap, LeaseTable(cfg.pool, leases, exclude))
+        for port in (SERVER_PORT, PXE_PORT):
+            sock = open_socket(iface, port)
+            try:
+                _, endpoint = await loop.create_datagram_endpoint(
+                    lambda p=port: _Endpoint(self, p),  # type: ignore[misc]
+                    sock=sock,
+                )
+            except BaseException:
+                sock.close()
+                await self._close()
+                raise
+            self._endpoints.append(endpoint)
+        self._task = loop.create_task(self._housekeeping(), name="dhcp-housekeeping")
+        log.info(
+            "DHCP %s on %s (server %s, ports %d and %d)%s, %d known nodes, %d leases",
+            cfg.mode,
+            iface,
+            cfg.server_ip,
+            SERVER_PORT,
+            PXE_PORT,
+            f", pool {cfg.pool[0]}-{cfg.pool[1]}" if cfg.pool else "",
+            len(snap.nodes),
+            len(leases),
+        )
+
+    def _snapshot(self, cfg: DhcpConfig) -> Snapshot:
+        snap = Snapshot.build(
+            self.backend.nodes(), [a for a in (cfg.server_ip, cfg.router) if a is not None]
+        )
+        for problem in snap.problems:
+            log.warning("DHCP reservation ignored: %s", problem)
+        return snap
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._close()
+        if self.state is not None:
+            await self._write_leases()
+        log.info("DHCP stopped")
+
+    async def _close(self) -> None:
+        for endpoint in self._endpoints:
+            if endpoint.transport is not None:
+                endpoint.transport.close()
+        self._endpoints.clear()
+        await asyncio.sleep(0)  # let the transports finish closing
+
+    # -- the packet path ------------------------------------------------------------------------
+    def datagram(self, data: bytes, source: tuple[str, int], endpoint: _Endpoint) -> None:
+        state = self.state
+        if state is None:
+            return
+        try:
+            request = parse(data)
+            result = handle(request, endpoint.port, source, state, self.clock())
+            if result.reply is not None:
+                assert endpoint.transport is not None
+                endpoint.transport.sendto(result.reply.pack(), result.reply.to)
+                if log.isEnabledFor(logging.INFO):
+                    log.info("%s", describe_request(request))
+                    log.info("%s", describe_reply(result.reply))
+            elif result.warn or log.isEnabledFor(logging.DEBUG):
+                # what we do not answer (in proxy mode: most of a site's DHCP
+                # traffic) is not worth an INFO line
+                level = logging.WARNING if result.warn else logging.DEBUG
+                log.log(level, "%s: %s", describe_request(request), result.why)
+        except DhcpPacketError as exc:
+            self._dropped(source, exc)
+        except Exception:
+            log.exception("DHCP: error handling a packet from %s:%d; dropped", *source)
+
+    def _dropped(self, source: tuple[str, int], exc: DhcpPacketError) -> None:
+        now = time.monotonic()
+        if now - self._drop_window > 60:
+            if self._drops > DROP_LOG_LIMIT:
+                log.warning("DHCP: %d more malformed packets dropped", self._drops - DROP_LOG_LIMIT)
+            self._drop_window, self._drops = now, 0
+        self._drops += 1
+        if self._drops <= DROP_LOG_LIMIT:
+            log.warning("DHCP: dropped a malformed packet from %s:%d: %s", *source, exc.detail)
+
+    # -- background work ----------------------------------------------------------------------
+    async def _housekeeping(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_refresh = loop.time() + self.refresh
+        while True:
+            await asyncio.sleep(self.flush)
+            try:
+                await self._write_leases()
+                if loop.time() >= next_refresh:
+                    next_refresh = loop.time() + self.refresh
+                    await self._reload(loop)
+            except Exception:
+                log.exception("DHCP: housekeeping failed; will retry")
+
+    async def _reload(self, loop: asyncio.AbstractEventLoop) -> None:
+        state = self.state
+        assert state is not None
+        state.table.expire_holds(self.clock())
+        stamp = await loop.run_in_executor(None, self.backend.stamp)
+        if stamp == self._stamp:
+            return
+        snap = await loop.run_in_executor(None, self._snapshot, state.cfg)
+        self._stamp = stamp
+        self.state = State(state.cfg, snap, state.table)
+        log.info("DHCP: reloaded %d known nodes", len(snap.nodes))
+
+    async def _write_leases(self) -> None:
+        """Hand the table's changes to the backend in a worker thread (the table
+        itself is only ever touched from the event loop)."""
+        assert self.state is not None
+        table = self.state.table
+        saved, gone = table.take_changes()
+        if saved or gone:
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.run_in_executor(None, self.backend.save_leases, saved, gone)
+            except BaseException:
+                table.requeue(saved, gone)
+                raise
+
+
+async def run_dhcp(settings: Settings, backend: DhcpBackend, stop: asyncio.Event) -> None:
+    """Serve DHCP until ``stop`` is set; start-up errors raise ConfigError."""
+    server = DhcpServer(settings, backend)
+    await server.start()
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
