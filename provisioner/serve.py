@@ -81,6 +81,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 async def network_daemons(settings: Settings) -> list[netboot.Daemon]:
     """The enabled daemons, sharing one store, service and boot timeline."""
+    from provisioner.dhcp.backend import ServiceBackend
+    from provisioner.dhcp.server import DhcpServer
     from provisioner.dns.records import node_records
     from provisioner.dns.server import DnsServer
     from tftp.server import TftpServer
@@ -89,10 +91,19 @@ async def network_daemons(settings: Settings) -> list[netboot.Daemon]:
     service = Service(store, settings)
     bootlog = BootLog(store)
     daemons: list[netboot.Daemon] = []
+    with_leases = settings.dhcp == "full"
     if settings.dns:
-        daemons.append(DnsServer(settings, lambda: node_records(service)))
+        daemons.append(DnsServer(settings, lambda: node_records(service, leases=with_leases)))
     if settings.tftp:
         daemons.append(TftpServer(settings, service, observer=tftp_observer(bootlog)))
+    if settings.dhcp != "off":
+        daemons.append(
+            DhcpServer(
+                settings,
+                ServiceBackend(service),
+                observer=lambda mac, ip: bootlog.record("dhcp", mac=mac, ip=ip),
+            )
+        )
     return daemons
 
 
