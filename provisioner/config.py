@@ -131,6 +131,13 @@ class Settings:
         default="syslinux",
         metadata=_help("What UEFI PXE clients boot first.", choices=("syslinux", "ipxe")),
     )
+    ipxe_script: bool = field(
+        default=True,
+        metadata=_help(
+            "Hand iPXE clients (user class iPXE) their per-MAC iPXE script over HTTP; off: "
+            "they get the bios/uefi loader like other PXE clients (unless it is iPXE)."
+        ),
+    )
     tftp_max_sessions: int = field(
         default=1024, metadata=_help("Concurrent TFTP transfers; more are refused.")
     )
