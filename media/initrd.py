@@ -141,14 +141,14 @@ def extract_kernel(deb: Path, dest: Path) -> str:
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
-    assert proc.stdout is not None
-    with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-        for member in tar:
-            if member.isfile() and _WANTED.match(member.name):
-                tar.extract(member, dest, filter="data")
-    if proc.wait(timeout=300) != 0:
-        raise BuildError(f"dpkg-deb could not read {deb}")
+    with subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE) as proc:
+        assert proc.stdout is not None
+        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+            for member in tar:
+                if member.isfile() and _WANTED.match(member.name):
+                    tar.extract(member, dest, filter="data")
+        if proc.wait(timeout=300) != 0:
+            raise BuildError(f"dpkg-deb could not read {deb}")
     versions = [p.name for p in (dest / "lib" / "modules").iterdir()]
     if len(versions) != 1:
         raise BuildError(f"expected one kernel in {deb}, found {versions}")

@@ -11,9 +11,11 @@ with a per-VM copy of the variables; every QEMU runs under ``timeout``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -146,9 +148,13 @@ class Vm:
         return rc
 
     def kill(self) -> None:
-        """Pull the plug: SIGKILL, no shutdown, no flush of anything in flight."""
+        """Pull the plug: SIGKILL to QEMU, no shutdown, no flush of anything in flight.
+
+        ``timeout`` (the outer guard) leads its own process group with QEMU in it;
+        killing only ``timeout`` would leave QEMU running as an orphan."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
             self.ended = time.monotonic()
 
