@@ -57,6 +57,7 @@ MODULES = (
     "squashfs",
     "ext4",
     "crc32c_generic",
+    "virtio_rng",  # entropy for a VM's early boot (sfdisk and mke2fs need random UUIDs)
 )
 #: Dynamically linked tools copied with their libraries.
 TOOLS = ("/sbin/sfdisk", "/sbin/mke2fs")
@@ -131,7 +132,7 @@ def download_kernel(cache: Path) -> Path:
 
 _WANTED = re.compile(
     r"\./(boot/vmlinuz-[^/]+|lib/modules/[^/]+/(modules\.(order|builtin|builtin\.modinfo)"
-    r"|kernel/(drivers/(net|block|ata|scsi|nvme|virtio)/|fs/(ext4/|jbd2/|squashfs/|mbcache\.ko)"
+    r"|kernel/(drivers/(net|block|ata|scsi|nvme|virtio|char/hw_random)/|fs/(ext4/|jbd2/|squashfs/|mbcache\.ko)"
     r"|lib/|crypto/|net/core/).*))\Z"
 )
 

@@ -21,7 +21,7 @@ TYPE_LINUX=0FC63DAF-8483-4772-8E79-3D69D8477DE4
 CHUNK=$((8 * 1024 * 1024))        # bytes per HTTP Range request while writing a slot
 STATE_COPY_SECTORS=16              # state copy 1 starts 16 x 4 KiB = 64 KiB in
 
-log() { echo "provisioner: $*"; }
+log() { echo "provisioner: [$(cut -d" " -f1 /proc/uptime)] $*"; }
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
 
 urlenc() {  # enough for our form values (messages are plain text)
@@ -164,9 +164,11 @@ partition() {
         || { cat /tmp/sfdisk.log; fail partition "sfdisk failed on $DEV (disk too small?)"; }
     for _ in $(seq 1 40); do ours && break; sleep 0.25; done
     ours || fail partition "partitions did not appear"
+    log "partitioned"
     dd if=/dev/zero of="$(part_by_name prov-state)" bs=64k count=16 conv=fsync 2>/dev/null
-    /sbin/mke2fs -q -F -t ext4 -L prov-data "$(part_by_name prov-data)" >/tmp/mke2fs.log 2>&1 \
+    /sbin/mke2fs -q -F -t ext4 -E lazy_itable_init=1,lazy_journal_init=1 -L prov-data "$(part_by_name prov-data)" >/tmp/mke2fs.log 2>&1 \
         || { cat /tmp/mke2fs.log; fail format "mke2fs failed"; }
+    log "data partition formatted (ext4)"
 }
 
 # -- the state record (two copies, highest valid seq wins) -----------------------------

@@ -14,7 +14,7 @@ echo 0 > /proc/sys/kernel/printk 2>/dev/null
 
 # NICs, disks and file systems a box (or a VM) may need; missing ones are skipped.
 for m in e1000 e1000e igb ixgbe r8169 tg3 bnx2 virtio_pci virtio_net virtio_blk virtio_scsi \
-         ahci ata_piix sd_mod nvme loop squashfs ext4 crc32c_generic; do
+         ahci ata_piix sd_mod nvme loop squashfs ext4 crc32c_generic virtio_rng; do
     modprobe -q "$m" 2>/dev/null
 done
 mdev -s 2>/dev/null

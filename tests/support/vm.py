@@ -5,7 +5,8 @@ machines, so ``-accel tcg``; SeaBIOS mirrors its console (and iPXE's and
 pxelinux's) to the serial port with ``graphics=off``; ``-no-reboot`` plus
 ``-boot order=n,reboot-timeout=0`` makes every reboot or failed PXE end the VM
 at once; the kernel gets ``no_timer_check panic=-1`` (profiles in the tests)
-against a TCG-only panic under load; OVMF runs from the read-only code image
+against a TCG-only panic under load; a virtio RNG feeds the guest's early
+entropy pool (TCG has no RDRAND); OVMF runs from the read-only code image
 with a per-VM copy of the variables; every QEMU runs under ``timeout``.
 """
 
