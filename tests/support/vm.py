@@ -132,6 +132,10 @@ class Vm:
             f"tap,id=n0,ifname={self.tap},script=no,downscript=no",
             "-device",
             nic,
+            # entropy: TCG has no RDRAND, and without an RNG the kernel's early random
+            # pool keeps sfdisk and mke2fs waiting ~5 s for their UUIDs
+            "-device",
+            "virtio-rng-pci",
         ]
 
     def boot(self, timeout: int = 300) -> None:
