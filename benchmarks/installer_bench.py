@@ -73,8 +73,9 @@ def run_ours(art: Artifacts, count: int, work: Path) -> dict[str, Any]:
 
 def _snapshot_for_standin(il: InstallerLab, vms: list[Vm], root: Path) -> None:
     """Copy what our server would serve into a static tree."""
-    settings = load_settings({"PROVISIONER_DATA_DIR": str(il.data)},
-                             overrides={"server_ip": SERVER})
+    settings = load_settings(
+        {"PROVISIONER_DATA_DIR": str(il.data)}, overrides={"server_ip": SERVER}
+    )
     service = Service(il.store, settings)
     tftp = root / "tftp"
     (tftp / "pxelinux.cfg").mkdir(parents=True)
@@ -93,8 +94,12 @@ def _snapshot_for_standin(il: InstallerLab, vms: list[Vm], root: Path) -> None:
         manifest = root / "http" / "agent" / "manifest" / node.build_token
         manifest.parent.mkdir(parents=True, exist_ok=True)
         manifest.write_text(installer.manifest(node, f"http://{SERVER}:8080/").env())
-    shutil.copytree(il.data / "media", root / "http" / "media",
-                    ignore=shutil.ignore_patterns(".uploads"), copy_function=os.link)
+    shutil.copytree(
+        il.data / "media",
+        root / "http" / "media",
+        ignore=shutil.ignore_patterns(".uploads"),
+        copy_function=os.link,
+    )
 
 
 def run_standin(art: Artifacts, count: int, work: Path) -> dict[str, Any]:
@@ -105,21 +110,52 @@ def run_standin(art: Artifacts, count: int, work: Path) -> dict[str, Any]:
         _snapshot_for_standin(il, vms, root)
         events = work / "events.jsonl"
         events.touch()
-        lab.start(["dnsmasq", "--conf-file=/dev/null", "--keep-in-foreground", "--user=root",
-                   "--group=root", f"--pid-file={work}/dnsmasq.pid", "--interface=br0",
-                   "--bind-interfaces", "--except-interface=lo", "--port=0",
-                   "--dhcp-range=192.0.2.100,192.0.2.199,255.255.255.0,10m",
-                   "--dhcp-authoritative", "--no-ping", f"--dhcp-leasefile={work}/leases",
-                   f"--dhcp-option=option:router,{SERVER}", "--dhcp-boot=pxelinux.0",
-                   "--enable-tftp", f"--tftp-root={root / 'tftp'}",
-                   f"--log-facility={work}/dnsmasq.log"], work / "dnsmasq.out")
-        lab.start([sys.executable, str(HERE / "installer" / "standin_http.py"), "--bind",
-                   SERVER, "--port", "8080", "--root", str(root / "http"), "--events",
-                   str(events)], work / "http.log")
+        lab.start(
+            [
+                "dnsmasq",
+                "--conf-file=/dev/null",
+                "--keep-in-foreground",
+                "--user=root",
+                "--group=root",
+                f"--pid-file={work}/dnsmasq.pid",
+                "--interface=br0",
+                "--bind-interfaces",
+                "--except-interface=lo",
+                "--port=0",
+                "--dhcp-range=192.0.2.100,192.0.2.199,255.255.255.0,10m",
+                "--dhcp-authoritative",
+                "--no-ping",
+                f"--dhcp-leasefile={work}/leases",
+                f"--dhcp-option=option:router,{SERVER}",
+                "--dhcp-boot=pxelinux.0",
+                "--enable-tftp",
+                f"--tftp-root={root / 'tftp'}",
+                f"--log-facility={work}/dnsmasq.log",
+            ],
+            work / "dnsmasq.out",
+        )
+        lab.start(
+            [
+                sys.executable,
+                str(HERE / "installer" / "standin_http.py"),
+                "--bind",
+                SERVER,
+                "--port",
+                "8080",
+                "--root",
+                str(root / "http"),
+                "--events",
+                str(events),
+            ],
+            work / "http.log",
+        )
         lab.wait_tcp(8080, timeout=30)
         lab.wait_udp(67, timeout=30)
-        lab.start([sys.executable, "-m", "tests.support.ra", "--iface", "br0"],
-                  work / "ra.log", env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+        lab.start(
+            [sys.executable, "-m", "tests.support.ra", "--iface", "br0"],
+            work / "ra.log",
+            env={**os.environ, "PYTHONPATH": str(HERE.parent)},
+        )
         t0 = time.time()
         il.boot(vms, timeout=900)
         wall = time.time() - t0
@@ -136,8 +172,9 @@ def run_standin(art: Artifacts, count: int, work: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--vms", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--json", type=Path, help="also write the raw results here")
@@ -158,8 +195,11 @@ def main() -> None:
                     fn = run_ours if which == "ours" else run_standin
                     res = fn(art, count, work)
                     runs[which].append(res)
-                    print(f"{count} VM(s) {which:8} round {r}: wall {res['wall']:.1f} s, "
-                          f"per VM median {statistics.median(res['per_vm']):.1f} s", flush=True)
+                    print(
+                        f"{count} VM(s) {which:8} round {r}: wall {res['wall']:.1f} s, "
+                        f"per VM median {statistics.median(res['per_vm']):.1f} s",
+                        flush=True,
+                    )
                     shutil.rmtree(work, ignore_errors=True)
         report(results)
         if args.json:
@@ -177,8 +217,10 @@ def report(results: dict[str, dict[str, list[dict[str, Any]]]]) -> None:
         stand = statistics.median(x for r in runs["standin"] for x in r["per_vm"])
         wo = statistics.median(r["wall"] for r in runs["ours"])
         ws = statistics.median(r["wall"] for r in runs["standin"])
-        print(f"| {count} | {ours:.1f} s | {stand:.1f} s | {ours / stand:.2f} | {wo:.1f} s | "
-              f"{ws:.1f} s |")
+        print(
+            f"| {count} | {ours:.1f} s | {stand:.1f} s | {ours / stand:.2f} | {wo:.1f} s | "
+            f"{ws:.1f} s |"
+        )
     print("\nPhases (ours, median seconds over all VMs and rounds):")
     for count, runs in results.items():
         phases: dict[str, list[float]] = {}

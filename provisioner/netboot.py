@@ -81,6 +81,7 @@ def check(settings: Settings) -> Settings:
 class NetbootProcess:
     pid: int
     done_fd: int  # read end; EOF when the child exits
+    stopping: bool = False  # set by stop(): the exit is expected
 
     def alive(self) -> bool:
         try:
@@ -90,6 +91,7 @@ class NetbootProcess:
         return pid == 0
 
     def stop(self, timeout: float = 10.0) -> None:
+        self.stopping = True
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout

@@ -67,8 +67,9 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
         def watch() -> None:
             child.wait_exit()
-            log.error("the network-boot process exited; stopping")
-            os.kill(os.getpid(), signal.SIGTERM)
+            if not child.stopping:
+                log.error("the network-boot process exited; stopping")
+                os.kill(os.getpid(), signal.SIGTERM)
 
         threading.Thread(target=watch, name="netboot-watch", daemon=True).start()
 
@@ -130,6 +131,12 @@ def run(settings: Settings) -> None:
         settings.tftp or "off", settings.dns or "off", settings.dhcp,
         f" on {settings.interface}" if settings.interface else "", settings.server_ip or "-",
     )  # fmt: skip
+    if netboot.enabled(settings) and not (settings.data_dir / "boot" / "vmlinuz").exists():
+        log.warning(
+            "no boot environment in %s/boot: installs fail until "
+            "'provisioner media build-initrd' succeeds",
+            settings.data_dir,
+        )
     child = netboot.start(settings, network_daemons) if netboot.enabled(settings) else None
     try:
         _Gunicorn(settings, child).run()
