@@ -59,6 +59,12 @@ class BootLog:
         for p in waiting:
             self._write(mac, p.kind, p.detail, p.at)
 
+    def mac_for(self, ip: str) -> str | None:
+        """The MAC DHCP (or a per-MAC request) last tied to ``ip``, for log lines."""
+        with self._lock:
+            known = self._macs.get(ip)
+        return known[0] if known and time.monotonic() - known[1] < LEASE_SECONDS else None
+
     def record(
         self, kind: str, *, mac: str | None = None, ip: str | None = None, detail: str = ""
     ) -> None:

@@ -96,7 +96,9 @@ async def network_daemons(settings: Settings) -> list[netboot.Daemon]:
     if settings.dns:
         daemons.append(DnsServer(settings, lambda: node_records(service, leases=with_leases)))
     if settings.tftp:
-        daemons.append(TftpServer(settings, service, observer=tftp_observer(bootlog)))
+        daemons.append(
+            TftpServer(settings, service, observer=tftp_observer(bootlog), mac_for=bootlog.mac_for)
+        )
     if settings.dhcp != "off":
         daemons.append(
             DhcpServer(

@@ -70,6 +70,7 @@ class TftpServer:
         tree: routes.Tree | None = None,
         retry: Retry | None = None,
         observer: Observer | None = None,
+        mac_for: Callable[[str], str | None] | None = None,
     ) -> None:
         self.settings = settings
         self.boot_files = boot_files
@@ -77,6 +78,8 @@ class TftpServer:
         self.limits = Limits(max_blksize=settings.tftp_max_blksize)
         self.retry = retry or Retry()
         self.observer = observer
+        #: ``mac_for(ip)``: the box behind a client address, when DHCP told us (logs)
+        self.mac_for = mac_for
         self.max_sessions = settings.tftp_max_sessions
         self.sessions: dict[Address, tuple[Request, asyncio.Task[None]]] = {}
         self._sock: socket.socket | None = None
@@ -217,7 +220,7 @@ class TftpServer:
 
     async def _serve(self, req: Request, client: Address, local: str) -> None:
         ip = client[0]
-        mac = routes.mac_in_name(req.filename)
+        mac = routes.mac_in_name(req.filename) or (self.mac_for(ip) if self.mac_for else None)
         try:
             got = await self._source(req)
         except Exception:  # the store failed (or a bug): this request fails, not the server

@@ -20,7 +20,7 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from media.disklayout import DiskState, Partition, best_state, parse_gpt
+from media.disklayout import DiskState, LayoutError, Partition, best_state, parse_gpt
 from provisioner.cli import main as cli
 from provisioner.db.sqlstore import SqlStore
 from provisioner.domain import Event, Node
@@ -240,6 +240,12 @@ class InstallerLab:
     def partitions(self, vm: Vm) -> dict[str, Partition]:
         with vm.disk.open("rb") as f:
             return {p.name: p for p in parse_gpt(f.read(34 * 512))}
+
+    def partitions_or_none(self, vm: Vm) -> dict[str, Partition] | None:
+        try:
+            return self.partitions(vm)
+        except LayoutError:
+            return None
 
     def disk_state(self, vm: Vm) -> DiskState | None:
         part = self.partitions(vm)["prov-state"]

@@ -9,6 +9,7 @@ record, the slots' sha256, the files on the data partition.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -266,5 +267,24 @@ def test_eight_vms_at_once_in_full_dhcp_mode_all_install(il: InstallerLab) -> No
     il.boot(vms, timeout=600)
     for i, vm in enumerate(vms):
         _assert_fresh_install(il, i)
-        dhcp = [e for e in il.events(vm) if e.kind == "boot.dhcp"]
-        assert len(dhcp) == 1, il.why(vm)
+        # one boot, one agent run, no download retried (a PXE failure would have ended
+        # the VM: -no-reboot, reboot-timeout=0)
+        assert vm.boots == 1
+        assert [e.kind for e in il.events(vm)].count("agent.boot") == 1, il.why(vm)
+        assert "resuming" not in vm.console(400)
+
+
+def test_rescue_boots_the_agent_into_a_shell_and_keeps_the_action(il: InstallerLab) -> None:
+    vm = il.vm("bios")
+    il.node(vm, "ip.192.0.2.56", "submask.255.255.255.0", action="rescue")
+    il.start_server()
+    vm.boot(300)
+    il.wait_event(vm, lambda e: e.kind == "agent.rescue", 240)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and "agent finished" not in vm.console():
+        time.sleep(0.2)
+    assert vm.running()  # a shell on the console, not a reboot
+    vm.kill()
+    node = il.node_state(vm)
+    assert node.action is Action.RESCUE
+    assert il.partitions_or_none(vm) is None  # nothing was written to the disk
