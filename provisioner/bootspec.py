@@ -54,9 +54,14 @@ def effective_release(node: Node, profile: Profile | None) -> str | None:
     return node.release or (profile.release if profile else None)
 
 
-def build_bootspec(node: Node, profile: Profile | None, bundle: Bundle | None) -> BootSpec:
-    """Raises OptionError when the merged command line is too long."""
+def build_bootspec(
+    node: Node, profile: Profile | None, bundle: Bundle | None, extra: Options | None = None
+) -> BootSpec:
+    """``extra`` (the agent's words) goes last and wins. Raises OptionError when
+    the merged command line is too long."""
     cmdline = effective_options(node, profile, bundle)
+    if extra:
+        cmdline = cmdline.merged(extra)
     in_cmdline = cmdline.kernel_values("initrd")
     if profile and profile.initrd:
         initrd: tuple[str, ...] = tuple(profile.initrd.split(","))

@@ -111,11 +111,24 @@ def _errors(fn: F) -> F:
 @click.option("--http", help="HTTP listen address HOST:PORT (default 0.0.0.0:8080).")
 @click.option("--workers", "http_workers", type=int, help="gunicorn worker processes.")
 @click.option("--threads", "http_threads", type=int, help="Threads per worker.")
-@click.option("--server-ip", help="Address written into boot files.")
+@click.option(
+    "--server-ip",
+    help="Address boxes reach us at, written into boot files and "
+    "DHCP replies (default: the --interface's address).",
+)
+@click.option("--tftp", help="TFTP listen address HOST:PORT, e.g. 0.0.0.0:69 (default: off).")
+@click.option("--dns", help="DNS listen address HOST:PORT, e.g. 0.0.0.0:53 (default: off).")
+@click.option(
+    "--dhcp",
+    type=click.Choice(["off", "proxy", "full"]),
+    help="DHCP mode (default off); needs --interface.",
+)
+@click.option("--interface", help="The only interface DHCP answers on.")
 @pass_inv
 @_errors
 def serve(inv: Invocation, /, **flags: Any) -> None:
-    """Run the server (HTTP API and boot endpoints) on gunicorn."""
+    """Run the server: HTTP API and boot endpoints on gunicorn, plus TFTP, DNS and
+    DHCP when enabled. DHCP never runs unless --dhcp AND --interface are given."""
     from provisioner.serve import run
 
     run(inv.settings(**flags))
@@ -245,7 +258,8 @@ def import_syslinux(
         sys.exit(1)
 
 
-# registers node/profile/bundle groups; media: image, bundle upload, node manifest, upload
-from provisioner import cli_media, cli_objects  # noqa: E402
+# registers node/profile/bundle groups; media: image, bundle upload, node manifest, upload;
+# bootenv: media build-initrd
+from provisioner import cli_bootenv, cli_media, cli_objects  # noqa: E402
 
-__all__ = ["cli_media", "cli_objects", "main"]
+__all__ = ["cli_bootenv", "cli_media", "cli_objects", "main"]

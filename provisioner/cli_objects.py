@@ -78,7 +78,7 @@ def node_set(
         elif options is not None:
             data["options"] = options
         n, created = svc.put_node(mac, data, partial=True)
-        view = node_view(n, svc.bootspec(n))
+        view = node_view(n, svc.bootspec(n, agent=False))
     click.echo(f"node {n.mac} {'created' if created else 'updated'}")
     for w in view["warnings"]:
         click.echo(f"warning: {w}", err=True)
@@ -134,7 +134,7 @@ def node_list(inv: Invocation, as_json: bool) -> None:
         views = []
         for n in nodes:
             try:
-                views.append(node_view(n, svc.bootspec(n, cat)))
+                views.append(node_view(n, svc.bootspec(n, cat, agent=False)))
             except ValidationError as exc:
                 views.append(node_view(n, None, exc))
     if as_json:

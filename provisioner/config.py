@@ -131,6 +131,13 @@ class Settings:
         default="syslinux",
         metadata=_help("What UEFI PXE clients boot first.", choices=("syslinux", "ipxe")),
     )
+    ipxe_script: bool = field(
+        default=True,
+        metadata=_help(
+            "Hand iPXE clients (user class iPXE) their per-MAC iPXE script over HTTP; off: "
+            "they get the bios/uefi loader like other PXE clients (unless it is iPXE)."
+        ),
+    )
     tftp_max_sessions: int = field(
         default=1024, metadata=_help("Concurrent TFTP transfers; more are refused.")
     )
@@ -150,6 +157,21 @@ class Settings:
         metadata=_help(
             "nginx internal location for X-Accel-Redirect (e.g. /_media/); "
             "empty: the server streams media itself."
+        ),
+    )
+    # -- installer -------------------------------------------------------------------
+    install_window_hours: float = field(
+        default=24.0,
+        metadata=_help(
+            "How long a node's build token stays valid after its install was "
+            "requested (the agent's final report ends it sooner)."
+        ),
+    )
+    slot_size_mib: int = field(
+        default=8192,
+        metadata=_help(
+            "Size of each system slot (A and B) on a blank disk, MiB; a node's "
+            "slotsize.<MiB> dot-option overrides it."
         ),
     )
     media_url: str = field(

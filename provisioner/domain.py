@@ -177,6 +177,24 @@ class Node:
     state: State = State.NEW
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
+    # -- what the installer reported (read-only for users) --------------------------
+    slot_a: str | None = None  # release ref in system slot A
+    slot_b: str | None = None
+    active_slot: str | None = None  # "A" or "B"
+    installed_at: datetime | None = None
+    install_seconds: float | None = None
+    phases: dict[str, float] = field(default_factory=dict)  # boot phase -> seconds
+    # -- the install window: a per-node secret that only this boot may use ---------
+    build_token: str | None = None
+    window_opened: datetime | None = None
+    window_expires: datetime | None = None
+
+    def window_open(self, now: datetime) -> bool:
+        return bool(self.build_token and self.window_expires and now < self.window_expires)
+
+
+#: Actions whose boot runs the installer agent (and so need an install window).
+AGENT_ACTIONS = frozenset({Action.INSTALL, Action.WIPE, Action.ROLLBACK, Action.RESCUE})
 
 
 @dataclass(frozen=True, slots=True)

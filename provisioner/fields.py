@@ -39,6 +39,13 @@ NODE_READONLY = frozenset(
         "created_at",
         "updated_at",
         "boot_error",
+        "slot_a",
+        "slot_b",
+        "active_slot",
+        "installed_at",
+        "install_seconds",
+        "phases",
+        "install_window_expires",
     }
 )
 PROFILE_WRITABLE = frozenset(

@@ -1,19 +1,27 @@
-"""``provisioner serve``: the HTTP app on gunicorn (gthread workers).
+"""``provisioner serve``: HTTP on gunicorn (gthread workers), and the
+network-boot daemons (DHCP, TFTP, DNS) in a process of their own.
 
 The werkzeug development server is never used: it is single-purpose, slow
-under concurrent downloads and not meant to face a network.
+under concurrent downloads and not meant to face a network. DHCP runs only
+when a mode AND an interface are named (:func:`provisioner.netboot.check`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import threading
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from provisioner import netboot
+from provisioner.bootlog import BootLog
 from provisioner.config import Settings
 from provisioner.db import open_store
 from provisioner.errors import StoreError
+from provisioner.service import Service
 
 log = logging.getLogger("provisioner")
 
@@ -26,8 +34,9 @@ def configure_logging(settings: Settings) -> None:
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, child: netboot.NetbootProcess | None) -> None:
         self.settings = settings
+        self.child = child
         super().__init__()
 
     def load_config(self) -> None:
@@ -43,11 +52,26 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             "graceful_timeout": 10,
             "keepalive": 5,
             "proc_name": "provisioner",
+            "when_ready": self._when_ready,
         }
         if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 24 writes one to $HOME
             options["control_socket_disable"] = True
         for key, value in options.items():
             self.cfg.set(key, value)
+
+    def _when_ready(self, arbiter: Any) -> None:
+        """If the network-boot process dies, HTTP alone is no server: stop."""
+        child = self.child
+        if child is None:
+            return
+
+        def watch() -> None:
+            child.wait_exit()
+            if not child.stopping:
+                log.error("the network-boot process exited; stopping")
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        threading.Thread(target=watch, name="netboot-watch", daemon=True).start()
 
     def load(self) -> Any:
         from provisioner.web import create_app
@@ -56,17 +80,68 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return create_app(self.settings, open_store(self.settings, upgrade=False))
 
 
+async def network_daemons(settings: Settings) -> list[netboot.Daemon]:
+    """The enabled daemons, sharing one store, service and boot timeline."""
+    from provisioner.dhcp.backend import ServiceBackend
+    from provisioner.dhcp.server import DhcpServer
+    from provisioner.dns.records import node_records
+    from provisioner.dns.server import DnsServer
+    from tftp.server import TftpServer
+
+    store = open_store(settings, upgrade=False)
+    service = Service(store, settings)
+    bootlog = BootLog(store)
+    daemons: list[netboot.Daemon] = []
+    with_leases = settings.dhcp == "full"
+    if settings.dns:
+        daemons.append(DnsServer(settings, lambda: node_records(service, leases=with_leases)))
+    if settings.tftp:
+        daemons.append(
+            TftpServer(settings, service, observer=tftp_observer(bootlog), mac_for=bootlog.mac_for)
+        )
+    if settings.dhcp != "off":
+        daemons.append(
+            DhcpServer(
+                settings,
+                ServiceBackend(service),
+                observer=lambda mac, ip: bootlog.record("dhcp", mac=mac, ip=ip),
+            )
+        )
+    return daemons
+
+
+def tftp_observer(bootlog: BootLog) -> Any:
+    kinds = {"loader": "loader", "config": "config", "file": "kernel"}
+
+    def observe(kind: str, filename: str, ip: str, mac: str | None) -> None:
+        bootlog.record(kinds[kind], mac=mac, ip=ip, detail=f"TFTP {filename}")
+
+    return observe
+
+
 def run(settings: Settings) -> None:
     configure_logging(settings)
-    # migrate once, in the parent, before any worker opens the database
+    settings = netboot.check(settings)
+    # migrate once, in the parent, before any worker or daemon opens the database
     store = open_store(settings)
     store.close()
     if not settings.data_dir.is_dir():
         raise StoreError(f"data directory {settings.data_dir} does not exist")
     log.info(
-        "data dir %s, database %s, http %s",
-        settings.data_dir,
-        settings.effective_database_url.split("@")[-1],
-        settings.http,
-    )
-    _Gunicorn(settings).run()
+        "data dir %s, database %s, http %s, tftp %s, dns %s, dhcp %s%s, server ip %s",
+        settings.data_dir, settings.effective_database_url.split("@")[-1], settings.http,
+        settings.tftp or "off", settings.dns or "off", settings.dhcp,
+        f" on {settings.interface}" if settings.interface else "", settings.server_ip or "-",
+    )  # fmt: skip
+    if netboot.enabled(settings) and not (settings.data_dir / "boot" / "vmlinuz").exists():
+        log.warning(
+            "no boot environment in %s/boot: installs fail until "
+            "'provisioner media build-initrd' succeeds",
+            settings.data_dir,
+        )
+    child = netboot.start(settings, network_daemons) if netboot.enabled(settings) else None
+    try:
+        _Gunicorn(settings, child).run()
+    finally:
+        if child is not None:
+            child.stop()

@@ -12,6 +12,7 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from provisioner.bootparams import Options
@@ -25,11 +26,13 @@ from provisioner.domain import (
     Role,
     Token,
     normalize_mac,
+    utcnow,
     validate_name,
 )
 from provisioner.errors import NotFound, ValidationError
 from provisioner.fields import bundle_from_fields, node_from_fields, profile_from_fields
 from provisioner.importer import plan_import
+from provisioner.lifecycle import agent_words, new_build_token, with_window
 from provisioner.store import Store
 from pxelinux.render import MenuEntry, ipxe_menu, ipxe_script, pxelinux_config, pxelinux_menu
 from pxelinux.syslinux_cfg import Problem
@@ -76,12 +79,30 @@ class Service:
             bundles={b.name: b for b in self.store.list_bundles()},
         )
 
-    def bootspec(self, node: Node, catalog: Catalog | None = None) -> BootSpec:
+    @property
+    def server_url(self) -> str | None:
+        """Base URL of this server as booting boxes reach it, when configured."""
+        if not self.settings.server_ip:
+            return None
+        return f"http://{self.settings.server_ip}:{self.settings.http_host_port[1]}"
+
+    def bootspec(
+        self,
+        node: Node,
+        catalog: Catalog | None = None,
+        server_url: str | None = None,
+        *,
+        agent: bool = True,
+    ) -> BootSpec:
+        """What ``node`` boots. An agent boot (install, wipe, rollback, rescue)
+        also carries ``server.<url> token.<build token> action.<action>``
+        (``agent=False`` leaves them out: the node's own effective options)."""
         cat = catalog or self.catalog()
         profile = cat.profiles.get(node.profile) if node.profile else None
         bundle_name = effective_bundle_name(node, profile)
         bundle = cat.bundles.get(bundle_name) if bundle_name else None
-        return build_bootspec(node, profile, bundle)
+        words = agent_words(node, server_url or self.server_url, utcnow()) if agent else None
+        return build_bootspec(node, profile, bundle, words)
 
     def menu_entries(self, catalog: Catalog | None = None) -> list[MenuEntry]:
         cat = catalog or self.catalog()
@@ -103,7 +124,7 @@ class Service:
             )
         return entries
 
-    def pxelinux_file(self, name: str) -> str | None:
+    def pxelinux_file(self, name: str, server_url: str | None = None) -> str | None:
         """Text of ``pxelinux.cfg/<name>``, or None where pxelinux should go on
         down its fallback chain."""
         if name == "default":
@@ -117,12 +138,12 @@ class Service:
         except ValidationError:
             return None
         node = self.store.find_node(mac)
-        return None if node is None else pxelinux_config(self.bootspec(node))
+        return None if node is None else pxelinux_config(self.bootspec(node, None, server_url))
 
-    def ipxe_file(self, mac: str, base_url: str) -> str | None:
+    def ipxe_file(self, mac: str, base_url: str, server_url: str | None = None) -> str | None:
         node = self.store.find_node(mac)
         if node is not None:
-            return ipxe_script(self.bootspec(node), base_url)
+            return ipxe_script(self.bootspec(node, None, server_url), base_url)
         if self.settings.unknown_macs == "menu":
             return ipxe_menu(
                 self.menu_entries(),
@@ -147,7 +168,12 @@ class Service:
         def change(current: Node | None) -> Node:
             if current is None and must_exist:
                 raise NotFound("node", mac)
-            new = node_from_fields(mac, data, current, partial=partial)
+            new = with_window(
+                node_from_fields(mac, data, current, partial=partial),
+                utcnow(),
+                timedelta(hours=self.settings.install_window_hours),
+                new_build_token,
+            )
             self.bootspec(new)  # the merged command line must be valid and fit
             return new
 
@@ -202,7 +228,7 @@ class Service:
         for node in self.store.list_nodes():
             if node.profile == profile.name:
                 try:
-                    self.bootspec(node, cat)
+                    self.bootspec(node, cat, agent=False)
                 except ValidationError as exc:
                     raise ValidationError(
                         "options", f"node {node.mac} would get a bad command line: {exc.detail}"

@@ -31,6 +31,10 @@ class Store(Protocol):
 
     def find_node(self, mac: str) -> Node | None: ...
 
+    def find_node_by_token(self, token: str) -> Node | None:
+        """The node whose install window holds this build token."""
+        ...
+
     def list_nodes(self) -> list[Node]: ...
 
     def change_node(

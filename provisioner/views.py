@@ -41,6 +41,13 @@ def node_view(
         "warnings": spec.cmdline.warnings() if spec else [],
         "created_at": _time(node.created_at),
         "updated_at": _time(node.updated_at),
+        "slot_a": node.slot_a,
+        "slot_b": node.slot_b,
+        "active_slot": node.active_slot,
+        "installed_at": _time(node.installed_at) if node.installed_at else None,
+        "install_seconds": node.install_seconds,
+        "phases": node.phases,
+        "install_window_expires": _time(node.window_expires) if node.window_expires else None,
     }
     if boot_error is not None:
         view["boot_error"] = boot_error.message

@@ -118,16 +118,28 @@ def pxelinux_menu(
 
 
 def _ipxe_boot_lines(
-    kernel: str, cmdline: Options, initrd: Sequence[str], base_url: str, extra: Sequence[Word]
+    kernel: str,
+    cmdline: Options,
+    initrd: Sequence[str],
+    base_url: str,
+    extra: Sequence[Word],
+    *,
+    query: str = "",
 ) -> list[str]:
+    """``query`` (e.g. ``?mac=...``) goes on the URLs we serve, so the server can
+    tie the kernel download to the box in its timeline."""
     names = [f.rsplit("/", 1)[-1] for f in initrd]
     have = set(cmdline.kernel_values("initrd"))
     # the EFI stub finds initrds by the name given on the command line
     args = cmdline.with_words(*extra)
     missing = [n for n in names if n not in have and not any(n in v.split(",") for v in have)]
     words = [args.render(), *(f"initrd={n}" for n in missing)]
-    lines = [" ".join(["kernel", _join(base_url, kernel), *[w for w in words if w]])]
-    lines += [f"initrd --name {n} {_join(base_url, f)}" for n, f in zip(names, initrd, strict=True)]
+
+    def url(path: str) -> str:
+        return path if "://" in path else _join(base_url, path) + query
+
+    lines = [" ".join(["kernel", url(kernel), *[w for w in words if w]])]
+    lines += [f"initrd --name {n} {url(f)}" for n, f in zip(names, initrd, strict=True)]
     lines.append("boot")
     return lines
 
@@ -141,7 +153,9 @@ def ipxe_script(spec: BootSpec, base_url: str) -> str:
         extra = (
             [Word("kernel", "BOOTIF", f"01-{mac_dashed(spec.mac)}")] if spec.ipappend & 2 else []
         )
-        lines += _ipxe_boot_lines(spec.kernel, spec.cmdline, spec.initrd, base_url, extra)
+        lines += _ipxe_boot_lines(
+            spec.kernel, spec.cmdline, spec.initrd, base_url, extra, query=f"?mac={spec.mac}"
+        )
     return "\n".join(_line(x) for x in lines) + "\n"
 
 

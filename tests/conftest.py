@@ -151,3 +151,19 @@ def viewer(client: FlaskClient, service: Service) -> Api:
 
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+#: Skips that stay skips under PROVISIONER_TEST_NO_SKIPS=1 (a known client bug).
+ALLOWED_SKIPS = ("curl 7.88 fails on empty TFTP files",)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Under PROVISIONER_TEST_NO_SKIPS=1 (scripts/test, CI) a skipped test fails:
+    a missing package must not pass as a green run."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and os.environ.get("PROVISIONER_TEST_NO_SKIPS") == "1":
+        reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
+        if not any(allowed in reason for allowed in ALLOWED_SKIPS):
+            report.outcome = "failed"
+            report.longrepr = f"skipped, but PROVISIONER_TEST_NO_SKIPS=1: {reason}"

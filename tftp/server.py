@@ -27,6 +27,7 @@ import logging
 import resource
 import socket
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from provisioner import daemon
@@ -42,6 +43,12 @@ NETASCII_MAX = 16 * 1024 * 1024  # netascii is converted in memory
 
 class BootFiles(Protocol):
     def pxelinux_file(self, name: str) -> str | None: ...
+
+
+#: ``observer(kind, filename, client ip, mac or None)`` for every transfer that starts;
+#: kind: "loader" (a boot loader or its module), "config" (pxelinux.cfg/...), "file"
+#: (anything under <data_dir>/boot: kernel, initrd). Used for the node timeline.
+Observer = Callable[[str, str, str, str | None], None]
 
 
 def _raise_fd_limit(wanted: int) -> None:
@@ -62,12 +69,17 @@ class TftpServer:
         *,
         tree: routes.Tree | None = None,
         retry: Retry | None = None,
+        observer: Observer | None = None,
+        mac_for: Callable[[str], str | None] | None = None,
     ) -> None:
         self.settings = settings
         self.boot_files = boot_files
         self.tree = tree or routes.build_tree(settings.data_dir, settings.loaders_dir)
         self.limits = Limits(max_blksize=settings.tftp_max_blksize)
         self.retry = retry or Retry()
+        self.observer = observer
+        #: ``mac_for(ip)``: the box behind a client address, when DHCP told us (logs)
+        self.mac_for = mac_for
         self.max_sessions = settings.tftp_max_sessions
         self.sessions: dict[Address, tuple[Request, asyncio.Task[None]]] = {}
         self._sock: socket.socket | None = None
@@ -194,9 +206,21 @@ class TftpServer:
                 source.close()
         return source
 
+    def _observe(self, filename: str, ip: str, mac: str | None) -> None:
+        if self.observer is None:
+            return
+        route = routes.resolve(self.tree, filename)
+        kind = ("config" if isinstance(route, routes.Generated)
+                else "loader" if isinstance(route, routes.File) and route.root is None
+                else "file")  # fmt: skip
+        try:
+            self.observer(kind, filename, ip, mac)
+        except Exception:  # the timeline must never break a transfer
+            log.exception("TFTP observer failed")
+
     async def _serve(self, req: Request, client: Address, local: str) -> None:
         ip = client[0]
-        mac = routes.mac_in_name(req.filename)
+        mac = routes.mac_in_name(req.filename) or (self.mac_for(ip) if self.mac_for else None)
         try:
             got = await self._source(req)
         except Exception:  # the store failed (or a bug): this request fails, not the server
@@ -217,6 +241,7 @@ class TftpServer:
             " tsize" if "tsize" in transfer.oack else "",
             f" mac {mac}" if mac else "",
         )
+        self._observe(req.filename, ip, mac)
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         started = time.monotonic()
         try:

@@ -138,6 +138,16 @@ class NodeRow(Base):
     state: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # installer reports and the install window (migration 0004)
+    slot_a: Mapped[str | None] = mapped_column(String(200))
+    slot_b: Mapped[str | None] = mapped_column(String(200))
+    active_slot: Mapped[str | None] = mapped_column(String(1))
+    installed_at: Mapped[datetime | None]
+    install_seconds: Mapped[float | None]
+    phases: Mapped[dict[str, Any] | None]
+    build_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    window_opened: Mapped[datetime | None]
+    window_expires: Mapped[datetime | None]
 
 
 class EventRow(Base):

@@ -138,7 +138,21 @@ class SqlStore:
             state=State(row.state),
             created_at=row.created_at,
             updated_at=row.updated_at,
+            slot_a=row.slot_a,
+            slot_b=row.slot_b,
+            active_slot=row.active_slot,
+            installed_at=row.installed_at,
+            install_seconds=row.install_seconds,
+            phases={str(k): float(v) for k, v in (row.phases or {}).items()},
+            build_token=row.build_token,
+            window_opened=row.window_opened,
+            window_expires=row.window_expires,
         )
+
+    def find_node_by_token(self, token: str) -> Node | None:
+        with self._session(write=False) as s:
+            row = s.scalar(select(NodeRow).where(NodeRow.build_token == token))
+            return None if row is None else self._node(row, self._release_refs(s))
 
     def find_node(self, mac: str) -> Node | None:
         with self._session(write=False) as s:
@@ -186,6 +200,11 @@ class SqlStore:
             row.action = new.action.value
             row.state = new.state.value
             row.updated_at = new.updated_at
+            row.slot_a, row.slot_b, row.active_slot = new.slot_a, new.slot_b, new.active_slot
+            row.installed_at, row.install_seconds = new.installed_at, new.install_seconds
+            row.phases = dict(new.phases) or None
+            row.build_token = new.build_token
+            row.window_opened, row.window_expires = new.window_opened, new.window_expires
             for e in events:
                 s.add(self._event_row(e))
             s.flush()

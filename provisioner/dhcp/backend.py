@@ -47,7 +47,7 @@ class ServiceBackend:
         out = []
         for node in self.service.store.list_nodes():
             try:
-                spec = self.service.bootspec(node, catalog)
+                spec = self.service.bootspec(node, catalog, agent=False)
             except ValidationError as exc:
                 log.warning("DHCP: node %s skipped: %s", node.mac, exc.message)
                 continue

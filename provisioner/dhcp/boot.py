@@ -16,8 +16,11 @@ UEFI HTTP boot, arm64 (19)         ``<http>/boot/files/arm64/ipxe.efi``
 iPXE, any arch                     ``<http>/boot/ipxe?mac=<mac>`` (its own script)
 =================================  =======================  =========================
 
-iPXE always gets its per-MAC script, never a loader: that is what keeps a
-chainloaded ``undionly.kpxe``/``snponly.efi`` from loading itself again.
+iPXE gets its per-MAC script, never iPXE again: that is what keeps a chainloaded
+``undionly.kpxe``/``snponly.efi`` from loading itself in a loop. With the
+``ipxe_script`` setting off, an iPXE client (e.g. a NIC's iPXE option ROM) is
+treated like any PXE client of its architecture -- pxelinux.0 for BIOS by
+default -- unless that loader is iPXE itself.
 """
 
 from __future__ import annotations
@@ -84,8 +87,9 @@ def boot_file(packet: Packet, cfg: DhcpConfig, known: bool) -> BootFile | None:
     if klass is None or (not known and cfg.unknown_macs != "menu"):
         return None
     arch = client_arch(packet)
-    if packet.is_ipxe:
-        return BootFile(f"{cfg.http_base}/boot/ipxe?mac={packet.mac}", PXE_CLIENT, arch, "ipxe")
+    script = BootFile(f"{cfg.http_base}/boot/ipxe?mac={packet.mac}", PXE_CLIENT, arch, "ipxe")
+    if packet.is_ipxe and cfg.ipxe_script:
+        return script
     if klass == HTTP_CLIENT:
         if arch == ARCH_HTTP_X64:
             return BootFile(f"{cfg.http_base}/boot/files/ipxe.efi", HTTP_CLIENT, arch, "http")
@@ -94,11 +98,15 @@ def boot_file(packet: Packet, cfg: DhcpConfig, known: bool) -> BootFile | None:
             return BootFile(url, HTTP_CLIENT, arch, "http")
         return None
     if arch == ARCH_BIOS:
-        name = "undionly.kpxe" if cfg.bios_loader == "ipxe" else "pxelinux.0"
-        return BootFile(name, PXE_CLIENT, arch, "bios")
-    if arch in (ARCH_EFI_X64, ARCH_EFI_BC):
-        name = "snponly.efi" if cfg.uefi_loader == "ipxe" else "efi64/syslinux.efi"
-        return BootFile(name, PXE_CLIENT, arch, "uefi")
-    if arch == ARCH_EFI_ARM64:
-        return BootFile("arm64/snponly.efi", PXE_CLIENT, arch, "uefi")
-    return None
+        ipxe = cfg.bios_loader == "ipxe"
+        found = BootFile("undionly.kpxe" if ipxe else "pxelinux.0", PXE_CLIENT, arch, "bios")
+    elif arch in (ARCH_EFI_X64, ARCH_EFI_BC):
+        ipxe = cfg.uefi_loader == "ipxe"
+        name = "snponly.efi" if ipxe else "efi64/syslinux.efi"
+        found = BootFile(name, PXE_CLIENT, arch, "uefi")
+    elif arch == ARCH_EFI_ARM64:
+        ipxe, found = True, BootFile("arm64/snponly.efi", PXE_CLIENT, arch, "uefi")
+    else:
+        return None
+    # an iPXE client never gets iPXE again (it would load itself in a loop)
+    return script if ipxe and packet.is_ipxe else found

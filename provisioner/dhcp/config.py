@@ -32,6 +32,7 @@ class DhcpConfig:
     unknown_macs: str = "ignore"
     bios_loader: str = "pxelinux"
     uefi_loader: str = "syslinux"
+    ipxe_script: bool = True
     #: seconds an offered address stays set aside for the client it was offered to
     offer_hold: int = 60
     # -- wire forms, computed once (the policy copies them into every reply) --
@@ -139,4 +140,5 @@ def dhcp_config(
         unknown_macs=settings.unknown_macs,
         bios_loader=settings.bios_loader,
         uefi_loader=settings.uefi_loader,
+        ipxe_script=settings.ipxe_script,
     )

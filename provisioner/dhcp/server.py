@@ -46,7 +46,7 @@ from provisioner.config import Settings
 from provisioner.dhcp.backend import DhcpBackend
 from provisioner.dhcp.config import DhcpConfig, check_enabled, dhcp_config
 from provisioner.dhcp.leases import LeaseTable, Snapshot
-from provisioner.dhcp.packet import DhcpPacketError, parse
+from provisioner.dhcp.packet import ZERO, DhcpPacketError, Packet, parse
 from provisioner.dhcp.policy import (
     PXE_PORT,
     SERVER_PORT,
@@ -146,9 +146,13 @@ class DhcpServer:
         refresh: float = 2.0,
         flush: float = 1.0,
         clock: Callable[[], float] = time.time,
+        observer: Callable[[str, str | None], None] | None = None,
     ) -> None:
         self.settings = settings
         self.backend = backend
+        #: ``observer(mac, ip or None)`` when a known node is answered (the node
+        #: timeline); called in a worker thread, never on the packet path.
+        self.observer = observer
         self.refresh = refresh
         self.flush = flush
         self.clock = clock
@@ -240,6 +244,8 @@ class DhcpServer:
                 if log.isEnabledFor(logging.INFO):
                     log.info("%s", describe_request(request))
                     log.info("%s", describe_reply(result.reply))
+                if self.observer is not None and request.mac in state.snap.nodes:
+                    self._observe(request.mac, result.reply.packet)
             elif result.warn or log.isEnabledFor(logging.DEBUG):
                 # what we do not answer (in proxy mode: most of a site's DHCP
                 # traffic) is not worth an INFO line
@@ -249,6 +255,13 @@ class DhcpServer:
             self._dropped(source, exc)
         except Exception:
             log.exception("DHCP: error handling a packet from %s:%d; dropped", *source)
+
+    def _observe(self, mac: str, reply: Packet) -> None:
+        observer = self.observer
+        assert observer is not None
+        ip = reply.yiaddr if reply.yiaddr != ZERO else reply.ciaddr
+        addr = None if ip == ZERO else str(ip)
+        asyncio.get_running_loop().run_in_executor(None, observer, mac, addr)
 
     def _dropped(self, source: tuple[str, int], exc: DhcpPacketError) -> None:
         now = time.monotonic()

@@ -55,7 +55,7 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 def _node_view(node: Node, catalog: Catalog | None = None) -> dict[str, Any]:
     service = ctx().service
     try:
-        return node_view(node, service.bootspec(node, catalog))
+        return node_view(node, service.bootspec(node, catalog, agent=False))
     except ValidationError as exc:  # stored before a profile changed under it
         return node_view(node, None, exc)
 
@@ -101,8 +101,9 @@ def node_boot(mac: str) -> Response:
     """Exactly what the box will be served, as text."""
     service = ctx().service
     node = service.get_node(mac)
-    spec = service.bootspec(node)
-    base = request.host_url + "boot/files/"
+    server = service.server_url or request.host_url.rstrip("/")
+    spec = service.bootspec(node, None, server)
+    base = server + "/boot/files/"
     return jsonify(
         {
             "mac": node.mac,

@@ -15,6 +15,7 @@ import os
 from flask import Blueprint, Response, abort, current_app, request
 from werkzeug.wsgi import wrap_file
 
+from provisioner.bootlog import BootLog
 from provisioner.domain import normalize_mac
 from provisioner.errors import ValidationError
 from provisioner.web import ctx
@@ -35,6 +36,28 @@ OPEN_ENDPOINTS = {
     "media.bundle_file": {"GET", "HEAD", "OPTIONS"},
 }
 _TREE = "provisioner.boot_tree"
+_BOOTLOG = "provisioner.bootlog"
+
+
+def _server_url() -> str:
+    """How booting boxes reach us: the configured address, else the request's."""
+    return ctx().service.server_url or request.host_url.rstrip("/")
+
+
+def _milestone(kind: str, mac: str | None, detail: str) -> None:
+    """Tell the node timeline (provisioner.bootlog) that a box reached a step."""
+    bootlog = current_app.extensions.get(_BOOTLOG)
+    if bootlog is None:
+        bootlog = current_app.extensions[_BOOTLOG] = BootLog(ctx().store)
+    bootlog.record(kind, mac=mac, ip=request.remote_addr, detail=detail)
+
+
+def _query_mac() -> str | None:
+    raw = request.args.get("mac")
+    try:
+        return normalize_mac(raw) if raw else None
+    except ValidationError:
+        return None
 
 
 def _text(body: str) -> Response:
@@ -43,7 +66,9 @@ def _text(body: str) -> Response:
 
 @bp.get("/pxelinux.cfg/<name>")
 def pxelinux_cfg(name: str) -> Response:
-    text = ctx().service.pxelinux_file(name)
+    text = ctx().service.pxelinux_file(name, _server_url())
+    if text is not None:
+        _milestone("config", routes.mac_in_name(name), f"HTTP pxelinux.cfg/{name}")
     log.info(
         "HTTP boot fetch pxelinux.cfg/%s from %s: %s",
         name,
@@ -61,13 +86,10 @@ def ipxe() -> Response:
     if raw is None:
         raise ValidationError("mac", "query parameter required (/boot/ipxe?mac=...)")
     mac = normalize_mac(raw)
-    settings = ctx().settings
-    host = (
-        f"http://{settings.server_ip}:{settings.http_host_port[1]}/"
-        if settings.server_ip
-        else request.host_url
-    )
-    text = ctx().service.ipxe_file(mac, host + "boot/files/")
+    server = _server_url()
+    text = ctx().service.ipxe_file(mac, server + "/boot/files/", server)
+    if text is not None:
+        _milestone("loader", mac, "HTTP iPXE script")
     log.info(
         "HTTP boot fetch ipxe mac=%s from %s: %s",
         mac,
@@ -95,11 +117,12 @@ def files(path: str) -> Response:
     files under <data_dir>/boot. Whole files with Content-Length (HTTP/1.0 safe)."""
     route = routes.resolve(_tree(), path)
     if isinstance(route, routes.Generated):
-        text = ctx().service.pxelinux_file(route.config)
+        text = ctx().service.pxelinux_file(route.config, _server_url())
         log.info("HTTP boot file %s from %s: %s", path, request.remote_addr,
                  "generated" if text is not None else "not found")  # fmt: skip
         if text is None:
             abort(404)
+        _milestone("config", routes.mac_in_name(path), f"HTTP {path}")
         return _text(text)
     log.info("HTTP boot file %s from %s: %s", path, request.remote_addr, route)
     if isinstance(route, routes.Denied):
@@ -110,6 +133,8 @@ def files(path: str) -> Response:
         fd, size = routes.open_file(route)
     except OSError:
         abort(404)
+    kind = "loader" if route.root is None else "kernel"  # vetted loader / <data_dir>/boot
+    _milestone(kind, _query_mac(), f"HTTP {path}")
     resp = Response(
         wrap_file(request.environ, os.fdopen(fd, "rb")),
         mimetype="application/octet-stream",

@@ -128,6 +128,17 @@ _SCHEMAS: dict[str, Any] = {
             "warnings": {"type": "array", "items": {"type": "string"}},
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},
+            "slot_a": {"type": ["string", "null"], "description": "Release in system slot A"},
+            "slot_b": {"type": ["string", "null"], "description": "Release in system slot B"},
+            "active_slot": {"enum": ["A", "B", None]},
+            "installed_at": {"type": ["string", "null"], "format": "date-time"},
+            "install_seconds": {"type": ["number", "null"]},
+            "phases": {
+                "type": "object",
+                "description": "Seconds per boot phase of the last "
+                "install: dhcp, loader, kernel, agent, image, files",
+            },
+            "install_window_expires": {"type": ["string", "null"], "format": "date-time"},
         },
     },
     "ProfileInput": {
@@ -304,6 +315,7 @@ def openapi_document() -> dict[str, Any]:
             }
         },
     }
+    paths.update(_agent_paths())
     from provisioner.web.media_openapi import media_paths, media_schemas
 
     paths.update(media_paths())
@@ -317,11 +329,54 @@ def openapi_document() -> dict[str, Any]:
         "paths": paths,
         "security": [{"bearer": []}],
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "buildToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A node's build token (its token. dot-option), valid "
+                    "while its install window is open",
+                },
+            },
             "responses": {
                 "Unauthorized": _json(_ref("Error"), "Missing or invalid token"),
                 "Forbidden": _json(_ref("Error"), "Token lacks the admin role"),
             },
             "schemas": {**_SCHEMAS, **media_schemas()},
+        },
+    }
+
+
+def _agent_paths() -> dict[str, Any]:
+    """The installer agent's routes (build token, not an API token)."""
+    text = {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    return {
+        "/agent/manifest": {
+            "get": {
+                "summary": "The node's manifest as KEY=value lines",
+                "security": [{"buildToken": []}],
+                "responses": {"200": text, "401": {"description": "No open install window"}},
+            }
+        },
+        "/agent/report": {
+            "post": {
+                "summary": "A progress or final report of the agent",
+                "security": [{"buildToken": []}],
+                "requestBody": {
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "step": {"type": "string"},
+                                    "status": {"enum": ["running", "ok", "failed"]},
+                                    "message": {"type": "string"},
+                                },
+                            }
+                        }
+                    }
+                },
+                "responses": {"200": text, **_BAD, "401": {"description": "No open window"}},
+            }
         },
     }

@@ -38,11 +38,12 @@ def test_lpxelinux_style_http_1_0_fetches_are_byte_identical_and_need_no_token(
     try:
         service = Service(store, settings)
         service.put_node("52:54:00:c0:02:0a", {"options": "auto ip.192.0.2.50"})
-        generated = service.pxelinux_file("01-52-54-00-c0-02-0a")
+        port = free_tcp_port()
+        # over HTTP the agent is told to report to the address the request came to
+        generated = service.pxelinux_file("01-52-54-00-c0-02-0a", f"http://127.0.0.1:{port}")
     finally:
         store.close()
     assert generated is not None
-    port = free_tcp_port()
     env = {
         **os.environ,
         "PROVISIONER_DATA_DIR": str(data),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -200,7 +201,11 @@ def test_node_boot_shows_exactly_what_the_box_gets(admin: Api, client: FlaskClie
     served = client.get("/boot/pxelinux.cfg/01-52-54-00-c0-02-0a")
     assert served.status_code == 200
     assert served.get_data(as_text=True) == boot["pxelinux"]
-    assert f"  APPEND {PAPER}\n" in boot["pxelinux"]
+    # the paper's words, unchanged, then what the installer agent needs
+    assert re.search(
+        rf"\n  APPEND {re.escape(PAPER)} server\.http://localhost token\.\S+ action\.install\n",
+        boot["pxelinux"],
+    )
     ipxe = client.get(f"/boot/ipxe?mac={MAC.upper()}")
     assert ipxe.get_data(as_text=True) == boot["ipxe"]
 

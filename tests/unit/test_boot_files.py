@@ -55,7 +55,8 @@ def test_a_generated_pxelinux_file_is_served(
     client: FlaskClient, boot: Path, service: Service
 ) -> None:
     service.put_node("52:54:00:c0:02:01", {"options": "auto ip.192.0.2.50"})
-    expected = service.pxelinux_file("01-52-54-00-c0-02-01")
+    # over HTTP the agent is told to report to the address the request came to
+    expected = service.pxelinux_file("01-52-54-00-c0-02-01", "http://localhost")
     for prefix in ("", "efi64/"):
         resp = client.get(f"/boot/files/{prefix}pxelinux.cfg/01-52-54-00-c0-02-01")
         assert resp.status_code == 200

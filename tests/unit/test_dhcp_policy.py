@@ -175,6 +175,22 @@ def test_ipxe_gets_its_per_mac_script_and_never_a_loader_again(mode: str, arch: 
     assert offer.options[Opt.VENDOR_CLASS] == b"PXEClient"
 
 
+@pytest.mark.parametrize(
+    ("arch", "loaders", "expected"),
+    [
+        (0, {}, b"pxelinux.0"),
+        (7, {}, b"efi64/syslinux.efi"),
+        (0, {"bios_loader": "ipxe"}, b"http://192.0.2.1:8080/boot/ipxe?mac=" + MAC.encode()),
+        (7, {"uefi_loader": "ipxe"}, b"http://192.0.2.1:8080/boot/ipxe?mac=" + MAC.encode()),
+    ],
+)
+def test_without_ipxe_script_an_ipxe_rom_gets_the_loader_but_never_ipxe_again(
+    arch: int, loaders: dict[str, str], expected: bytes
+) -> None:
+    cfg = config("full", ipxe_script=False, **loaders)
+    assert answer(request(arch=arch, ipxe=True), state(cfg, {MAC: NodeNet()})).file == expected
+
+
 def test_option_175_alone_marks_ipxe() -> None:
     req = request(options={Opt.IPXE_ENCAP: bytes((19, 1, 1))})
     assert answer(req, state(config(), {MAC: NodeNet()})).file.startswith(b"http://")

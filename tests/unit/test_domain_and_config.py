@@ -111,6 +111,9 @@ ENV_EXAMPLES = {
     "tftp_max_blksize": ("8192", 8192),
     "upload_max_bytes": ("1000000", 1000000),
     "accel_redirect": ("/_media/", "/_media/"),
+    "install_window_hours": ("2.5", 2.5),
+    "slot_size_mib": ("64", 64),
+    "ipxe_script": ("off", False),
     "media_url": ("http://192.0.2.1/media/", "http://192.0.2.1/media/"),
 }
 

@@ -34,6 +34,10 @@ PURE = [
     "media.layout",
     "media.manifest",
     "media.errors",
+    # installer: lifecycle rules, the cpio writer, the installed-disk reader
+    "provisioner.lifecycle",
+    "media.cpio",
+    "media.disklayout",
 ]
 FORBIDDEN = ["flask", "sqlalchemy", "socket", "threading", "asyncio", "werkzeug", "alembic"]
 

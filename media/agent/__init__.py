@@ -1,0 +1,1 @@
+"""The installer agent (POSIX sh) shipped inside the boot environment."""

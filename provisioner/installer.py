@@ -1,0 +1,144 @@
+"""The server side of the installer agent: its manifest and its reports.
+
+The agent authenticates with its node's build token (see
+:mod:`provisioner.lifecycle`), never with an API token.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from media.layout import media_base_url
+from media.library import MediaLibrary
+from provisioner.domain import Event, Node, utcnow
+from provisioner.errors import NotFound, Unauthorized, ValidationError
+from provisioner.lifecycle import apply_report, parse_report
+from provisioner.service import Service
+
+#: What a manifest value may contain (it is parsed by a shell script).
+_SAFE = re.compile(r"[A-Za-z0-9._:/?=&%+-]*\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class FileRef:
+    name: str
+    url: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentManifest:
+    """What one box must fetch and do; rendered as ``KEY=value`` lines."""
+
+    mac: str
+    action: str
+    release: str | None
+    image: FileRef | None
+    files: tuple[FileRef, ...]
+    slot_mib: int
+    disk: str | None
+
+    def env(self) -> str:
+        lines = {"MAC": self.mac, "ACTION": self.action, "SLOT_MIB": str(self.slot_mib)}
+        if self.disk:
+            lines["DISK"] = self.disk
+        if self.release and self.image:
+            lines.update(
+                RELEASE=self.release,
+                IMAGE_URL=self.image.url,
+                IMAGE_SIZE=str(self.image.size),
+                IMAGE_SHA256=self.image.sha256,
+            )
+        lines["FILES"] = str(len(self.files))
+        for i, f in enumerate(self.files, start=1):
+            lines.update(
+                {
+                    f"FILE{i}_NAME": f.name,
+                    f"FILE{i}_URL": f.url,
+                    f"FILE{i}_SIZE": str(f.size),
+                    f"FILE{i}_SHA256": f.sha256,
+                }
+            )
+        for key, value in lines.items():
+            if not _SAFE.match(value):
+                raise ValidationError(key, f"{value!r} cannot be handed to the agent safely")
+        return "".join(f"{k}={v}\n" for k, v in lines.items())
+
+
+def slot_mib(node_options_value: str | None, default: int) -> int:
+    if node_options_value is None:
+        return default
+    if not node_options_value.isdigit() or not 16 <= int(node_options_value) <= 16 * 1024 * 1024:
+        raise ValidationError("options.slotsize", "must be a whole number of MiB (16 or more)")
+    return int(node_options_value)
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+class Installer:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.store = service.store
+
+    def node_for_token(self, token: str) -> Node:
+        node = self.store.find_node_by_token(token) if token else None
+        if node is None or not node.window_open(utcnow()):
+            raise Unauthorized("no open install window for this build token")
+        return node
+
+    def manifest(self, node: Node, host_url: str) -> AgentManifest:
+        """The node's manifest (media.manifest, the installer's single source of
+        truth) in the form the agent reads."""
+        settings = self.service.settings
+        base = media_base_url(
+            settings.media_url, settings.server_ip, settings.http_host_port[1], host_url
+        )
+        doc = MediaLibrary(self.store, settings).manifest(node.mac, base)
+        options = doc["options"]
+        release = doc["release"]
+        image = None
+        if release is not None:
+            image = FileRef(release["filename"], release["url"], release["size"], release["sha256"])
+        files = tuple(
+            FileRef(f["filename"], f["url"], f["size"], f["sha256"])
+            for f in (doc["bundle"] or {}).get("files", [])
+        )
+        return AgentManifest(
+            mac=node.mac,
+            action=node.action.value,
+            release=release["ref"] if release else None,
+            image=image,
+            files=files,
+            slot_mib=slot_mib(_str(options.get("slotsize")), settings.slot_size_mib),
+            disk=_str(options.get("disk")),
+        )
+
+    def report(self, token: str, form: Mapping[str, str]) -> Node:
+        """Apply one agent report atomically; the event joins the node's timeline."""
+        node = self.node_for_token(token)
+        rep = parse_report(form)
+        data: dict[str, Any] = {"status": rep.status, **rep.fields}
+        event = Event(
+            kind=f"agent.{rep.step}", message=rep.message or rep.status, mac=node.mac, data=data
+        )
+        window = [
+            e
+            for e in self.store.list_events(node.mac, limit=1000)
+            if node.window_opened is None or e.time >= node.window_opened
+        ]
+
+        def change(current: Node | None) -> Node:
+            if current is None:
+                raise NotFound("node", node.mac)
+            if current.build_token != token:
+                raise Unauthorized("the install window closed")
+            return apply_report(current, rep, utcnow(), [*window, event])
+
+        updated, _ = self.store.change_node(node.mac, change, events=[event])
+        return updated
