@@ -14,8 +14,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from tests.support import dhcp, netns, qemu
+from tests.support import dhcp, netns
 from tests.support.pcap import udp_datagrams
+from tests.support.vm import Vm, require_qemu
 
 pytestmark = [pytest.mark.netns, pytest.mark.vm]
 
@@ -32,19 +33,21 @@ def lab(tmp_path: Path) -> object:
 
 
 def boot(lab: netns.Lab, firmware: str, done: Callable[[], bool]) -> None:
-    qemu.require(firmware)
-    tap = lab.add_tap("tap0")
-    vm = lab.start(qemu.argv(firmware, tap, VM_MAC, lab.workdir, 150), lab.workdir / "qemu.log")
+    """firmware: bios (SeaBIOS + QEMU's iPXE ROM, an iPXE client of arch 0) or uefi
+    (OVMF's own PXE on virtio-net, no iPXE: arch 7)."""
+    require_qemu()
+    vm = Vm(lab, 0x51, firmware=firmware, disk_mib=16)
+    assert vm.mac == VM_MAC
+    vm.boot(150)
     deadline = time.monotonic() + 140
     while not done():
-        if (time.monotonic() > deadline or vm.poll() is not None) and not done():
-            serial = qemu.serial_log(lab.workdir, VM_MAC).read_text(errors="replace")[-1500:]
+        if (time.monotonic() > deadline or not vm.running()) and not done():
             logs = {
                 p.name: p.read_text(errors="replace")[-1500:] for p in lab.workdir.glob("*.log")
             }
-            pytest.fail(f"VM did not get there.\nserial:\n{serial}\nlogs: {logs}")
+            pytest.fail(f"VM did not get there.\nserial:\n{vm.console()}\nlogs: {logs}")
         time.sleep(0.5)
-    lab.stop(vm)
+    vm.kill()
 
 
 def tftp_requests(pcap: Path) -> list[tuple[str, bytes]]:
@@ -72,7 +75,7 @@ def test_ovmf_pxe_in_proxy_mode_asks_our_tftp_for_syslinux_efi(lab: netns.Lab) -
     pcap = start_capture(lab)
     dhcp.start_server(lab, "proxy")
     dhcp.start_site_server(lab)
-    boot(lab, "uefi-pxe", lambda: bool(tftp_requests(pcap)))
+    boot(lab, "uefi", lambda: bool(tftp_requests(pcap)))
     [(address, name)] = tftp_requests(pcap)[:1]
     assert name == b"efi64/syslinux.efi"
     assert address.startswith("192.0.2.1")  # udhcpd leases .160-.199
@@ -86,7 +89,7 @@ def test_ovmf_pxe_in_full_mode_boots_from_its_reserved_address(lab: netns.Lab) -
     dhcp.add_nodes(lab.workdir / "data", {VM_MAC: {"options": "auto ip.192.0.2.50"}})
     pcap = start_capture(lab)
     dhcp.start_server(lab, "full", *POOL, "--uefi-loader", "ipxe")
-    boot(lab, "uefi-pxe", lambda: bool(tftp_requests(pcap)))
+    boot(lab, "uefi", lambda: bool(tftp_requests(pcap)))
     assert tftp_requests(pcap)[0] == ("192.0.2.50", b"snponly.efi")
 
 
@@ -103,5 +106,5 @@ def test_the_ipxe_rom_fetches_its_per_mac_script_not_another_loader(
     if mode == "proxy":
         dhcp.start_site_server(lab)
     want = f"GET /boot/ipxe?mac={VM_MAC} "  # iPXE sends the colons as %3A
-    boot(lab, "bios-ipxe", lambda: want in unquote(web.read_text(errors="replace")))
+    boot(lab, "bios", lambda: want in unquote(web.read_text(errors="replace")))
     assert "pxelinux.0" not in dhcp.log_of(lab)

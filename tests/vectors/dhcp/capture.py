@@ -21,8 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from provisioner.dhcp.packet import parse
-from tests.support import dhcp, netns, qemu
+from tests.support import dhcp, netns
 from tests.support.pcap import udp_datagrams
+from tests.support.vm import Vm
 
 HERE = Path(__file__).resolve().parent
 VM_MAC = "52:54:00:c0:02:10"
@@ -45,10 +46,11 @@ def _dhclient(lab: netns.Lab, arch: int) -> None:
 
 
 def _vm(lab: netns.Lab, firmware: str, want: Callable[[list[bytes]], bool]) -> None:
-    tap = lab.add_tap("tap0")
-    proc = lab.start(qemu.argv(firmware, tap, VM_MAC, lab.workdir, 120), lab.workdir / "qemu.log")
+    """firmware: bios (SeaBIOS + QEMU's iPXE ROM) or uefi (OVMF's own PXE)."""
+    vm = Vm(lab, int(VM_MAC.rsplit(":", 1)[1], 16), firmware=firmware, disk_mib=16)
+    vm.boot(120)
     _wait(lambda: want(_sent(lab)), 110)
-    lab.stop(proc)
+    vm.kill()
 
 
 def _wait(done: Callable[[], bool], seconds: float) -> None:
@@ -86,9 +88,9 @@ SCENARIOS: dict[str, tuple[str, Callable[[netns.Lab], None]]] = {
     "dhclient-pxe-arch0": ("full", lambda lab: _dhclient(lab, 0)),
     "ipxe-rom-bios": (
         "full",
-        lambda lab: _vm(lab, "bios-ipxe", lambda sent: "REQUEST" in _types(sent)),
+        lambda lab: _vm(lab, "bios", lambda sent: "REQUEST" in _types(sent)),
     ),
-    "ovmf-pxe-full": ("full", lambda lab: _vm(lab, "uefi-pxe", lambda _: _tftp_requested(lab))),
+    "ovmf-pxe-full": ("full", lambda lab: _vm(lab, "uefi", lambda _: _tftp_requested(lab))),
     "ovmf-pxe-proxy": (
         "proxy",
         lambda lab: _vm(
