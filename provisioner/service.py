@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +19,8 @@ from provisioner.bootparams import Options
 from provisioner.bootspec import BootSpec, build_bootspec, check_cmdline, effective_bundle_name
 from provisioner.config import Settings
 from provisioner.domain import (
+    AGENT_ACTIONS,
+    Action,
     Bundle,
     Event,
     Node,
@@ -101,7 +103,15 @@ class Service:
         profile = cat.profiles.get(node.profile) if node.profile else None
         bundle_name = effective_bundle_name(node, profile)
         bundle = cat.bundles.get(bundle_name) if bundle_name else None
-        words = agent_words(node, server_url or self.server_url, utcnow()) if agent else None
+        words = None
+        if agent:
+            now = utcnow()
+            if node.action in AGENT_ACTIONS and not node.window_open(now):
+                # the install window expired: the agent could not report, and would
+                # reboot into itself forever; the box boots its disk until the action
+                # is set again (which opens a new window)
+                node = replace(node, action=Action.LOCAL)
+            words = agent_words(node, server_url or self.server_url, now)
         return build_bootspec(node, profile, bundle, words)
 
     def menu_entries(self, catalog: Catalog | None = None) -> list[MenuEntry]:
