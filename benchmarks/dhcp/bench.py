@@ -72,6 +72,13 @@ P.add_argument(
     "{pool_end}; it must serve relayed requests (giaddr {cli_addr}) from the pool on "
     "{srv_addr}:67 and answer to giaddr:67",
 )
+P.add_argument(
+    "--server-perfdhcp",
+    action="append",
+    default=[],
+    metavar="NAME=ARGS",
+    help="extra perfdhcp arguments for server NAME's configs (e.g. -o options a PXE client sends)",
+)
 P.add_argument("--perfdhcp-threads", default="single", choices=["single", "multi"])
 P.add_argument("--results", required=True, help="JSON output file")
 A = P.parse_args()
@@ -328,6 +335,11 @@ CONFIGS = {
     "python-ceiling-4way": (lambda: Server("probe", PROBE), "4way", 2000),
 }
 USER_CONFIGS = []
+PERFDHCP_EXTRA = {}  # config name -> extra perfdhcp arguments
+for spec in A.server_perfdhcp:
+    pname, _, pargs = spec.partition("=")
+    for pmode in ("4way", "2way"):
+        PERFDHCP_EXTRA[f"{pname}-{pmode}"] = shlex.split(pargs)
 for spec in A.server:
     uname, _, ucmd = spec.partition("=")
     if not uname or not ucmd:
@@ -368,7 +380,7 @@ def grab(section, key, text):
     return int(k.group(1)) if k else 0
 
 
-def perfdhcp(rate, mode, secs, clients):
+def perfdhcp(rate, mode, secs, clients, extra=()):
     argv = [
         "/usr/sbin/perfdhcp",
         "-4",
@@ -393,6 +405,7 @@ def perfdhcp(rate, mode, secs, clients):
     ]
     if mode == "2way":
         argv.append("-i")
+    argv.extend(extra)
     argv.append(A.srv_addr)
     p = subprocess.Popen(
         wrap(secs + 20, A.ns_cli, A.cli_cpu, argv),
@@ -438,7 +451,7 @@ def step(name, factory, mode, rate):
     budget = A.step_secs + 60
     try:
         srv.start(budget)
-        r = perfdhcp(rate, mode, A.step_secs, clients)
+        r = perfdhcp(rate, mode, A.step_secs, clients, PERFDHCP_EXTRA.get(name, ()))
         if srv.proc.poll() is not None:
             r["server_died"] = True
     finally:

@@ -24,6 +24,9 @@ LABEL = {
     "kea-memfile-4way-100clients": "Kea memfile persist=false, 100 returning clients (-R 100)",
     "provisioner-4way": "this project: provisioner.dhcp full mode, leases in SQLite",
     "provisioner-2way": "this project: provisioner.dhcp full mode, leases in SQLite",
+    "provisioner-pg-4way": "this project: full mode, leases in PostgreSQL (fsync on)",
+    "provisioner-pg-2way": "this project: full mode, leases in PostgreSQL (fsync on)",
+    "provisioner-proxy-2way": "this project: proxy mode, PXE clients (options 60/93/94)",
     "python-ceiling-2way": "CEILING PROBE (not a server): Python asyncio fixed reply",
     "python-ceiling-4way": "CEILING PROBE (not a server): Python asyncio fixed reply",
 }
@@ -43,6 +46,7 @@ def main():
         "median/s",
         "runs/s",
         "ratio vs kea-memfile (same mode)",
+        "ratio vs kea-persist",
     ]
     # perfdhcp's own ceiling seen in this run, per mode: the lowest send rate of
     # any step where it could not send what was asked (one core, busy-polling)
@@ -64,6 +68,8 @@ def main():
         runs = " ".join(f"{v:.0f}" for v in r["runs_per_s"])
         rf = ref.get(r["mode"])
         ratio = f"{med / rf:.3f}" if rf else "-"
+        persist = res.get("kea-persist-4way", {}).get("median_per_s") or 0
+        ratio_p = f"{med / persist:.3f}" if persist and r["mode"] == "4way" else "-"
         rows.append(
             [
                 name,
@@ -73,6 +79,7 @@ def main():
                 f"{lb}{med:.0f}",
                 runs,
                 ratio,
+                ratio_p,
             ]
         )
     if md:
@@ -102,6 +109,8 @@ def main():
     for name, label in (
         ("provisioner-4way", "provisioner 4way"),
         ("provisioner-2way", "provisioner 2way"),
+        ("provisioner-pg-4way", "provisioner-pg 4way"),
+        ("provisioner-proxy-2way", "provisioner-proxy 2way"),
         ("kea-memfile-4way", "kea-memfile 4way"),
         ("dnsmasq-4way", "dnsmasq 4way"),
         ("python-ceiling-2way", "python-ceiling 2way"),

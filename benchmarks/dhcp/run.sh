@@ -12,6 +12,9 @@
 #                 --only kea-memfile-4way,mine-4way,kea-memfile-2way,mine-2way --reps 5      # ratio vs Kea
 #   sudo ./run.sh --provisioner --only kea-memfile-4way,provisioner-4way,dnsmasq-4way \
 #                 --reps 3                            # this project's server (provisioner-dhcp.sh)
+#       --provisioner adds provisioner-{4way,2way} (full mode, SQLite), provisioner-pg-*
+#       (full mode, PostgreSQL: a private cluster started here) and provisioner-proxy-*
+#       (proxy mode; perfdhcp sends a PXE ROM's options 60/93/94)
 #
 # Needs: root, iproute2, util-linux (taskset), coreutils (timeout), python3,
 #        /usr/sbin/perfdhcp (kea-admin), /usr/sbin/kea-dhcp4 (kea-dhcp4-server), /usr/sbin/dnsmasq.
@@ -21,7 +24,9 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPS=3 STEP=4 ONLY="" SRV_CPU=1 CLI_CPU=0 KEEP=0 BUDGET=5400 EXTRA=() NAME=""
+REPS=3 STEP=4 ONLY="" SRV_CPU=1 CLI_CPU=0 KEEP=0 BUDGET=5400 EXTRA=() NAME="" PG=0
+# what a BIOS PXE ROM puts in its DISCOVER: vendor class (60), architecture 0 (93), UNDI 2.1 (94)
+PXE_ARGS="-o 60,505845436c69656e743a417263683a30303030303a554e44493a303032303031 -o 93,0000 -o 94,010201"
 while (($#)); do
     case $1 in
         --quick) REPS=1 STEP=2 ONLY=quick ;;
@@ -35,7 +40,13 @@ while (($#)); do
         --clients) EXTRA+=(--clients "$2"); shift ;;          # perfdhcp -R (default 1e8)
         --fixed-rate) EXTRA+=(--fixed-rate "$2"); shift ;;    # one step at this rate, no ramp
         --server) EXTRA+=(--server "$2"); shift ;;            # NAME=CMD: extra server under test
-        --provisioner) EXTRA+=(--server "provisioner=$HERE/provisioner-dhcp.sh {iface} {srv_addr} {work} {pool_start} {pool_end}") ;;
+        --server-perfdhcp) EXTRA+=(--server-perfdhcp "$2"); shift ;;  # NAME=ARGS: more perfdhcp arguments
+        --provisioner)  # ours: full mode on SQLite, full mode on PostgreSQL, proxy mode
+            PROV="$HERE/provisioner-dhcp.sh {iface} {srv_addr} {work} {pool_start} {pool_end}"
+            EXTRA+=(--server "provisioner=$PROV full sqlite" --server "provisioner-pg=$PROV full postgres"
+                    --server "provisioner-proxy=$PROV proxy sqlite"
+                    --server-perfdhcp "provisioner-proxy=$PXE_ARGS")
+            PG=1 ;;
         --perfdhcp-multi) EXTRA+=(--perfdhcp-threads multi) ;; # perfdhcp -g multi (default -g single)
         -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
@@ -58,7 +69,7 @@ WORK=$(mktemp -d /tmp/dhcpbench.XXXXXX)
 OUTDIR=${DHCPBENCH_RESULTS:-$HERE/results}   # set DHCPBENCH_RESULTS where this folder is read-only
 mkdir -p "$OUTDIR"
 : >"$WORK/pids"
-DRV=""
+DRV="" PG_DIR="" PG_BIN=""
 
 alive() {  # exists and is not a zombie
     local st
@@ -87,6 +98,10 @@ cleanup() {
     if [[ -s $WORK/pids ]]; then
         tac "$WORK/pids" | while read -r p; do stop_pid "$p"; done
     fi
+    if [[ -n $PG_DIR ]]; then
+        runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w -t 30 stop >/dev/null
+        rm -rf "$PG_DIR"
+    fi
     ip netns del "$NS_SRV" 2>/dev/null
     ip netns del "$NS_CLI" 2>/dev/null
     [[ -f $WORK/steps.log ]] && cp "$WORK/steps.log" "$OUTDIR/$NAME-steps.log"
@@ -107,6 +122,22 @@ for ns in "$NS_SRV" "$NS_CLI"; do ip -n "$ns" link set lo up; done
 ip -n "$NS_SRV" link set "$IF_SRV" up
 ip -n "$NS_CLI" link set "$IF_CLI" up
 
+# ---- PostgreSQL for provisioner-pg: a private cluster, Unix socket only (no TCP),
+# durable settings (fsync on); every step gets a fresh database (provisioner-dhcp.sh)
+if ((PG)); then
+    PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+    if [[ -x $PG_BIN/initdb ]]; then
+        PG_DIR=$(mktemp -d /tmp/dhcpbench-pg.XXXXXX)
+        chown postgres: "$PG_DIR"
+        runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U postgres -E UTF8 >/dev/null
+        runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w -t 60 \
+            -o "-k $PG_DIR -c listen_addresses=''" start >/dev/null
+        export PROV_BENCH_PG_HOST=$PG_DIR
+    else
+        echo "run.sh: no PostgreSQL (apt-get install postgresql): provisioner-pg configs will fail" >&2
+    fi
+fi
+
 # ---- versions / host
 {
     echo "date: $(date -Is)"
@@ -116,6 +147,7 @@ ip -n "$NS_CLI" link set "$IF_CLI" up
     echo "perfdhcp: $(/usr/sbin/perfdhcp -v 2>&1 | head -1)  (dpkg kea-admin: $(dpkg-query -W -f='${Version}' kea-admin 2>/dev/null))"
     echo "dnsmasq: $(/usr/sbin/dnsmasq --version | head -1)"
     echo "python3: $(/usr/bin/python3 --version 2>&1)"
+    [[ -n $PG_BIN ]] && echo "postgresql: $("$PG_BIN/postgres" --version)"
     echo "pinning: server CPU ${SRV_CPU:-any} (MT/nopin configs: any), perfdhcp CPU ${CLI_CPU:-any}"
     echo "params: reps=$REPS step=${STEP}s only=${ONLY:-default} extra: ${EXTRA[*]:-none}"
     echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
