@@ -10,10 +10,13 @@ veth pair and a bridge.
 * N clients at once, each fetching a 1 MiB file (``--concurrent``, default 50 200
   1000): curl processes (blksize 1468), all started by one shell inside the client
   namespace (``ip netns exec`` per client would measure namespace entry, not TFTP);
-  every client's exit status and byte count is checked. Not busybox ``tftp``: with
-  hundreds at once, two of its processes end up sending from the same UDP port at
-  the same time, and every server rightly takes the second one's request for a
-  resend of the first's (one transfer ID per address and port), so it times out.
+  every client's exit status and byte count is checked. Each run starts only after
+  the servers have been silent for 2 s, so no retransmission left from the last
+  run reaches a new client that happens to get the same port number. Not busybox
+  ``tftp``: with hundreds at once, two of its processes end up sending from the
+  same UDP port at the same time, and every server rightly takes the second one's
+  request for a resend of the first's (one transfer ID per address and port), so
+  it times out.
 
 Each case runs against every server, alternately, ``--rounds`` times; the best
 time counts (least disturbed by other load). A client that fails is reported next
@@ -108,6 +111,23 @@ def _fan_out(
     return took, bad, errors.splitlines()[0] if errors else ""
 
 
+def _quiet(lab: netns.Lab, limit: float = 60.0) -> None:
+    """Wait until the servers have sent nothing for 2 s (at most ``limit``): a
+    transfer a server still retries from the last case must not reach the next
+    case's clients, which may get the same UDP port numbers."""
+
+    def sent() -> int:
+        rows = [r.split() for r in lab.server.run("cat", "/proc/net/snmp").stdout.splitlines()]
+        udp = [r for r in rows if r and r[0] == "Udp:"]
+        return int(dict(zip(udp[0][1:], udp[1][1:], strict=True))["OutDatagrams"])
+
+    deadline, last, still = time.monotonic() + limit, sent(), 0
+    while still < 4 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = sent()
+        still, last = (still + 1 if now == last else 0), now
+
+
 def _random_file(path: Path, size: int) -> None:
     with path.open("wb") as f:
         left = size
@@ -176,6 +196,7 @@ def run(
                 failures: dict[str, int] = {}
                 for _ in range(rounds):
                     for server, port in PORTS.items():
+                        _quiet(lab)
                         took, bad, error = _fan_out(client, n, port, work, timeout)
                         if bad:  # a client that failed is reported, not hidden
                             failures[server] = max(failures.get(server, 0), bad)
