@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.domain import Action, State
+from provisioner.domain import Action, Node, State
 from tests.e2e.installer_lab import (
     SLOT_MIB,
     Artifacts,
@@ -26,7 +26,7 @@ from tests.e2e.installer_lab import (
     sha256,
 )
 from tests.support import netns
-from tests.support.vm import require_qemu
+from tests.support.vm import Vm, require_qemu
 
 pytestmark = pytest.mark.vm
 
@@ -129,6 +129,19 @@ def test_ipxe_script_install_over_http(il: InstallerLab) -> None:
     assert "HTTP vmlinuz" in messages, il.why(vm)
 
 
+def _assert_installed_with_active_slot(il: InstallerLab, vm: Vm, slot: str) -> Node:
+    """The server and the disk's own state record agree: installed, booting local,
+    ``slot`` active."""
+    node = il.node_state(vm)
+    assert (node.state, node.action, node.active_slot) == (State.INSTALLED, Action.LOCAL, slot), (
+        il.why(vm)
+    )
+    state = il.disk_state(vm)
+    assert state is not None
+    assert state.active == slot
+    return node
+
+
 def test_second_install_updates_slot_b_keeps_data_and_rollback_returns_to_a(
     il: InstallerLab,
 ) -> None:
@@ -143,14 +156,8 @@ def test_second_install_updates_slot_b_keeps_data_and_rollback_returns_to_a(
     il.cli("image", "add", str(il.art.big), "--name", "avbox", "--version", "2.1")
     il.cli("node", "set", vm.mac, "--release", "avbox:2.1", "--action", "install")
     il.boot([vm])
-    node = il.node_state(vm)
-    assert (node.state, node.action, node.active_slot) == (State.INSTALLED, Action.LOCAL, "B"), (
-        il.why(vm)
-    )
+    node = _assert_installed_with_active_slot(il, vm, "B")
     assert (node.slot_a, node.slot_b) == ("avbox:2.0", "avbox:2.1")
-    state = il.disk_state(vm)
-    assert state is not None
-    assert state.active == "B"
     assert il.slot_sha256(vm, "B", il.art.big.stat().st_size) == sha256(il.art.big)
     assert il.slot_sha256(vm, "A", il.art.small.stat().st_size) == sha256(il.art.small)
     assert il.data_file(vm, "/marker.txt") == marker
@@ -159,13 +166,7 @@ def test_second_install_updates_slot_b_keeps_data_and_rollback_returns_to_a(
 
     il.cli("node", "set", vm.mac, "--action", "rollback")
     il.boot([vm])
-    node = il.node_state(vm)
-    assert (node.state, node.action, node.active_slot) == (State.INSTALLED, Action.LOCAL, "A"), (
-        il.why(vm)
-    )
-    state = il.disk_state(vm)
-    assert state is not None
-    assert state.active == "A"
+    _assert_installed_with_active_slot(il, vm, "A")
     assert il.slot_sha256(vm, "B", il.art.big.stat().st_size) == sha256(il.art.big)
     assert il.data_file(vm, "/marker.txt") == marker
 

@@ -117,25 +117,13 @@ def test_gpt_partitions_are_read_as_sfdisk_wrote_them(tmp_path: Path) -> None:
     assert parts[1].offset == parts[0].offset + 1024 * 1024
 
 
+def _manifest(image: FileRef) -> AgentManifest:
+    return AgentManifest("52:54:00:c0:02:00", "install", "avbox:2.0", image, (), 64, None)
+
+
 def test_the_agent_manifest_is_shell_safe() -> None:
-    ok = AgentManifest(
-        "52:54:00:c0:02:00",
-        "install",
-        "avbox:2.0",
-        FileRef("a.squashfs", "http://192.0.2.1:8080/media/a.squashfs", 1, "ab" * 32),
-        (),
-        64,
-        None,
-    )
+    ok = _manifest(FileRef("a.squashfs", "http://192.0.2.1:8080/media/a.squashfs", 1, "ab" * 32))
     assert ok.env().splitlines()[:3] == ["MAC=52:54:00:c0:02:00", "ACTION=install", "SLOT_MIB=64"]
-    bad = AgentManifest(
-        "52:54:00:c0:02:00",
-        "install",
-        "avbox:2.0",
-        FileRef("a", "http://x/$(reboot)", 1, "ab" * 32),
-        (),
-        64,
-        None,
-    )
+    bad = _manifest(FileRef("a", "http://x/$(reboot)", 1, "ab" * 32))
     with pytest.raises(ValidationError, match="IMAGE_URL"):
         bad.env()
