@@ -5,26 +5,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioner.web.openapi import (
-    _BAD,
-    _CONFLICT,
-    _ERRORS,
-    _MISSING,
-    _STR_OR_NULL,
-    _crud,
-    _json,
-    _list,
-    _param,
-    _ref,
+from provisioner.web.openapi_parts import (
+    BAD,
+    CONFLICT,
+    ERRORS,
+    MISSING,
+    STR_OR_NULL,
+    crud,
+    json,
+    list_of,
+    path_param,
+    ref,
 )
 
 _BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 _UPLOAD_ERRORS = {
-    **_BAD,
-    **_CONFLICT,
-    "411": _json(_ref("Error"), "No Content-Length and not chunked"),
-    "413": _json(_ref("Error"), "Larger than upload_max_bytes or the declared size"),
-    "507": _json(_ref("Error"), "Not enough free disk in the data directory"),
+    **BAD,
+    **CONFLICT,
+    "411": json(ref("Error"), "No Content-Length and not chunked"),
+    "413": json(ref("Error"), "Larger than upload_max_bytes or the declared size"),
+    "507": json(ref("Error"), "Not enough free disk in the data directory"),
 }
 
 
@@ -61,10 +61,10 @@ def _download(summary: str, params: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def media_paths() -> dict[str, Any]:
-    session = _ref("Upload")
+    session = ref("Upload")
     return {
         "/api/v1/images": {
-            **_list("release images", "Release"),
+            **list_of("release images", "Release"),
             "post": {
                 "summary": "Upload a squashfs release image in one request (not resumable)",
                 "parameters": [
@@ -73,31 +73,31 @@ def media_paths() -> dict[str, Any]:
                     _SHA256,
                 ],
                 "requestBody": {"required": True, "content": _BINARY},
-                "responses": {"201": _json(_ref("Release"), "Stored"), **_UPLOAD_ERRORS, **_ERRORS},
+                "responses": {"201": json(ref("Release"), "Stored"), **_UPLOAD_ERRORS, **ERRORS},
             },
         },
         "/api/v1/images/{ref}": {
-            "parameters": [_param("ref", "NAME:VERSION")],
+            "parameters": [path_param("ref", "NAME:VERSION")],
             "get": {
                 "summary": "One release image",
-                "responses": {"200": _json(_ref("Release")), **_MISSING, **_ERRORS},
+                "responses": {"200": json(ref("Release")), **MISSING, **ERRORS},
             },
             "delete": {
                 "summary": "Delete a release no node or profile uses, and its file",
                 "responses": {
                     "204": {"description": "Deleted"},
-                    **_MISSING,
-                    **_CONFLICT,
-                    **_ERRORS,
+                    **MISSING,
+                    **CONFLICT,
+                    **ERRORS,
                 },
             },
         },
-        "/api/v1/bundles": _list("bundles", "Bundle"),
-        "/api/v1/bundles/{name}": _crud("bundle", "name", "Bundle name", "Bundle", "BundleInput"),
+        "/api/v1/bundles": list_of("bundles", "Bundle"),
+        "/api/v1/bundles/{name}": crud("bundle", "name", "Bundle name", "Bundle", "BundleInput"),
         "/api/v1/bundles/{name}/files/{kind}": {
             "parameters": [
-                _param("name", "Bundle name (created when new)"),
-                _param("kind", "iso, definition or image"),
+                path_param("name", "Bundle name (created when new)"),
+                path_param("kind", "iso, definition or image"),
             ],
             "put": {
                 "summary": "Upload one file of a bundle in one request (not resumable)",
@@ -106,75 +106,79 @@ def media_paths() -> dict[str, Any]:
                     _SHA256,
                 ],
                 "requestBody": {"required": True, "content": _BINARY},
-                "responses": {"201": _json(_ref("Bundle"), "Stored"), **_UPLOAD_ERRORS, **_ERRORS},
+                "responses": {"201": json(ref("Bundle"), "Stored"), **_UPLOAD_ERRORS, **ERRORS},
             },
             "delete": {
                 "summary": "Delete an uploaded file and clear the bundle's name for it",
-                "responses": {"200": _json(_ref("Bundle")), **_MISSING, **_CONFLICT, **_ERRORS},
+                "responses": {"200": json(ref("Bundle")), **MISSING, **CONFLICT, **ERRORS},
             },
         },
         "/api/v1/uploads": {
             "get": {
                 "summary": "Unfinished resumable uploads",
-                "responses": {"200": _json({"type": "array", "items": session}), **_ERRORS},
+                "responses": {"200": json({"type": "array", "items": session}), **ERRORS},
             },
             "post": {
                 "summary": "Start a resumable upload (or find the same unfinished one again)",
-                "requestBody": {"content": {"application/json": {"schema": _ref("UploadInput")}}},
+                "requestBody": {"content": {"application/json": {"schema": ref("UploadInput")}}},
                 "responses": {
-                    "200": _json(session, "The unfinished upload with this target and sha256"),
-                    "201": _json(session, "Started"),
+                    "200": json(session, "The unfinished upload with this target and sha256"),
+                    "201": json(session, "Started"),
                     **_UPLOAD_ERRORS,
-                    **_ERRORS,
+                    **ERRORS,
                 },
             },
         },
         "/api/v1/uploads/{upload_id}": {
-            "parameters": [_param("upload_id", "Upload id")],
+            "parameters": [path_param("upload_id", "Upload id")],
             "get": {
                 "summary": "An upload's offset (also in the Upload-Offset header)",
-                "responses": {"200": _json(session), **_MISSING, **_ERRORS},
+                "responses": {"200": json(session), **MISSING, **ERRORS},
             },
             "put": {
                 "summary": "Send bytes: Content-Range: bytes START-END/SIZE (START = offset); "
                 "bytes */SIZE with no body asks for the offset and finishes a complete upload",
                 "requestBody": {"content": _BINARY},
                 "responses": {
-                    "200": _json(session, "Stored; more to come"),
-                    "201": _json(session, "Complete: checked and catalogued"),
-                    "400": _json(_ref("Error"), "The body broke off; Upload-Offset says where"),
+                    "200": json(session, "Stored; more to come"),
+                    "201": json(session, "Complete: checked and catalogued"),
+                    "400": json(ref("Error"), "The body broke off; Upload-Offset says where"),
                     **_UPLOAD_ERRORS,
-                    **_MISSING,
-                    **_ERRORS,
+                    **MISSING,
+                    **ERRORS,
                 },
             },
             "delete": {
                 "summary": "Abandon an upload",
-                "responses": {"204": {"description": "Discarded"}, **_MISSING, **_ERRORS},
+                "responses": {"204": {"description": "Discarded"}, **MISSING, **ERRORS},
             },
         },
         "/api/v1/nodes/{mac}/manifest": {
-            "parameters": [_param("mac", "MAC")],
+            "parameters": [path_param("mac", "MAC")],
             "get": {
                 "summary": "What the box must fetch (URLs, sizes, sha256) and its options",
                 "responses": {
-                    "200": _json(_ref("Manifest")),
-                    **_MISSING,
-                    "409": _json(_ref("Error"), "Its bundle names a file nobody uploaded"),
-                    **_ERRORS,
+                    "200": json(ref("Manifest")),
+                    **MISSING,
+                    "409": json(ref("Error"), "Its bundle names a file nobody uploaded"),
+                    **ERRORS,
                 },
             },
         },
         "/media/images/{name}/{version}/{filename}": _download(
             "A release image",
-            [_param("name", "Release"), _param("version", "Version"), _param("filename", "File")],
+            [
+                path_param("name", "Release"),
+                path_param("version", "Version"),
+                path_param("filename", "File"),
+            ],
         ),
         "/media/bundles/{bundle}/{digest}/{filename}": _download(
             "A bundle file",
             [
-                _param("bundle", "Bundle"),
-                _param("digest", "First 16 hex digits of its sha256"),
-                _param("filename", "File name"),
+                path_param("bundle", "Bundle"),
+                path_param("digest", "First 16 hex digits of its sha256"),
+                path_param("filename", "File name"),
             ],
         ),
     }
@@ -187,7 +191,7 @@ _FILE = {
         "size": {"type": "integer"},
         "sha256": {"type": "string"},
         "format": {"enum": ["iso9660", "text", "raw", "qcow2"]},
-        "url": _STR_OR_NULL,
+        "url": STR_OR_NULL,
     },
 }
 _FETCH = {
@@ -206,15 +210,15 @@ def media_schemas() -> dict[str, Any]:
     return {
         "BundleInput": {
             "type": "object",
-            "properties": {"iso": _STR_OR_NULL, "definition": _STR_OR_NULL, "image": _STR_OR_NULL},
+            "properties": {"iso": STR_OR_NULL, "definition": STR_OR_NULL, "image": STR_OR_NULL},
         },
         "Bundle": {
             "type": "object",
             "properties": {
                 "name": {"type": "string"},
-                "iso": _STR_OR_NULL,
-                "definition": _STR_OR_NULL,
-                "image": _STR_OR_NULL,
+                "iso": STR_OR_NULL,
+                "definition": STR_OR_NULL,
+                "image": STR_OR_NULL,
                 "options": {"type": "string"},
                 "warnings": {"type": "array", "items": {"type": "string"}},
                 "files": {
@@ -233,7 +237,7 @@ def media_schemas() -> dict[str, Any]:
                 "filename": {"type": "string"},
                 "size": {"type": "integer"},
                 "sha256": {"type": "string"},
-                "url": _STR_OR_NULL,
+                "url": STR_OR_NULL,
             },
         },
         "UploadInput": {
@@ -257,11 +261,11 @@ def media_schemas() -> dict[str, Any]:
                 "url": {"type": "string"},
                 "target": {"type": "object"},
                 "size": {"type": "integer"},
-                "sha256": _STR_OR_NULL,
+                "sha256": STR_OR_NULL,
                 "offset": {"type": "integer"},
                 "complete": {"type": "boolean"},
-                "release": _ref("Release"),
-                "bundle": _ref("Bundle"),
+                "release": ref("Release"),
+                "bundle": ref("Bundle"),
             },
         },
         "Manifest": {
@@ -269,7 +273,7 @@ def media_schemas() -> dict[str, Any]:
             "properties": {
                 "manifest_version": {"const": 1},
                 "mac": {"type": "string"},
-                "hostname": _STR_OR_NULL,
+                "hostname": STR_OR_NULL,
                 "action": {"type": "string"},
                 "cmdline": {"type": "string"},
                 "options": {"type": "object"},

@@ -5,82 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from provisioner.domain import Action, Role, State
-
-_STR_OR_NULL = {"type": ["string", "null"]}
-_OPTIONS_IN = {
-    "description": "Dot-options: one string (`keyboard.de_CH lang.de auto ip.192.168.2.251`) "
-    'or an object (`{"keyboard": "de_CH", "auto": true, "console=": "ttyS0"}`).',
-    "oneOf": [{"type": "string"}, {"type": "object"}, {"type": "null"}],
-}
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-_ERRORS = {
-    "401": {"$ref": "#/components/responses/Unauthorized"},
-    "403": {"$ref": "#/components/responses/Forbidden"},
-}
-_BAD = {"422": _json(_ref("Error"), "Invalid input; `error.field` names the field")}
-_MISSING = {"404": _json(_ref("Error"), "Not found")}
-_CONFLICT = {"409": _json(_ref("Error"), "Conflicts with what is stored")}
-
-
-def _param(name: str, description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "description": description,
-        "schema": {"type": "string"},
-    }
-
-
-def _crud(kind: str, key: str, key_doc: str, schema: str, input_schema: str) -> dict[str, Any]:
-    param = [_param(key, key_doc)]
-    body = {"required": False, "content": {"application/json": {"schema": _ref(input_schema)}}}
-    return {
-        "parameters": param,
-        "get": {
-            "summary": f"One {kind}",
-            "responses": {"200": _json(_ref(schema)), **_MISSING, **_ERRORS},
-        },
-        "put": {
-            "summary": f"Create or replace a {kind} (absent fields reset)",
-            "requestBody": body,
-            "responses": {
-                "200": _json(_ref(schema), "Replaced"),
-                "201": _json(_ref(schema), "Created"),
-                **_BAD,
-                **_CONFLICT,
-                **_ERRORS,
-            },
-        },
-        "patch": {
-            "summary": f"Change some fields of a {kind}",
-            "requestBody": body,
-            "responses": {"200": _json(_ref(schema)), **_BAD, **_MISSING, **_CONFLICT, **_ERRORS},
-        },
-        "delete": {
-            "summary": f"Delete a {kind}",
-            "responses": {"204": {"description": "Deleted"}, **_MISSING, **_CONFLICT, **_ERRORS},
-        },
-    }
-
-
-def _list(kind: str, schema: str) -> dict[str, Any]:
-    return {
-        "get": {
-            "summary": f"All {kind}",
-            "responses": {"200": _json({"type": "array", "items": _ref(schema)}), **_ERRORS},
-        }
-    }
-
+from provisioner.web.media_openapi import media_paths, media_schemas
+from provisioner.web.openapi_parts import (
+    BAD,
+    CONFLICT,
+    ERRORS,
+    MISSING,
+    OPTIONS_IN,
+    STR_OR_NULL,
+    crud,
+    json,
+    list_of,
+    path_param,
+    ref,
+)
 
 _SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -101,11 +39,11 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "additionalProperties": True,
         "properties": {
-            "hostname": _STR_OR_NULL,
-            "profile": _STR_OR_NULL,
-            "options": _OPTIONS_IN,
+            "hostname": STR_OR_NULL,
+            "profile": STR_OR_NULL,
+            "options": OPTIONS_IN,
             "release": {"type": ["string", "null"], "description": "NAME:VERSION"},
-            "bundle": _STR_OR_NULL,
+            "bundle": STR_OR_NULL,
             "action": {"enum": [a.value for a in Action]},
         },
     },
@@ -113,12 +51,12 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "properties": {
             "mac": {"type": "string", "example": "52:54:00:c0:02:00"},
-            "hostname": _STR_OR_NULL,
-            "profile": _STR_OR_NULL,
+            "hostname": STR_OR_NULL,
+            "profile": STR_OR_NULL,
             "options": {"type": "string"},
             "options_object": {"type": "object"},
-            "release": _STR_OR_NULL,
-            "bundle": _STR_OR_NULL,
+            "release": STR_OR_NULL,
+            "bundle": STR_OR_NULL,
             "action": {"enum": [a.value for a in Action]},
             "state": {"enum": [s.value for s in State]},
             "cmdline": {
@@ -145,11 +83,11 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "properties": {
             "kernel": {"type": "string"},
-            "initrd": _STR_OR_NULL,
-            "options": _OPTIONS_IN,
+            "initrd": STR_OR_NULL,
+            "options": OPTIONS_IN,
             "ipappend": {"type": "integer", "minimum": 0, "maximum": 7},
-            "release": _STR_OR_NULL,
-            "bundle": _STR_OR_NULL,
+            "release": STR_OR_NULL,
+            "bundle": STR_OR_NULL,
             "description": {"type": ["string", "null"]},
         },
     },
@@ -158,12 +96,12 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "name": {"type": "string"},
             "kernel": {"type": "string"},
-            "initrd": _STR_OR_NULL,
+            "initrd": STR_OR_NULL,
             "options": {"type": "string"},
             "options_object": {"type": "object"},
             "ipappend": {"type": "integer"},
-            "release": _STR_OR_NULL,
-            "bundle": _STR_OR_NULL,
+            "release": STR_OR_NULL,
+            "bundle": STR_OR_NULL,
             "description": {"type": "string"},
             "warnings": {"type": "array", "items": {"type": "string"}},
         },
@@ -173,7 +111,7 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "id": {"type": "integer"},
             "time": {"type": "string"},
-            "mac": _STR_OR_NULL,
+            "mac": STR_OR_NULL,
             "kind": {"type": "string"},
             "message": {"type": "string"},
             "data": {"type": "object"},
@@ -197,31 +135,31 @@ def openapi_document() -> dict[str, Any]:
         "/api/v1/openapi.json": {
             "get": {
                 "summary": "This document",
-                "responses": {"200": _json({"type": "object"}), **_ERRORS},
+                "responses": {"200": json({"type": "object"}), **ERRORS},
             }
         },
-        "/api/v1/nodes": _list("nodes", "Node"),
-        "/api/v1/nodes/{mac}": _crud("node", "mac", "Any common MAC spelling", "Node", "NodeInput"),
+        "/api/v1/nodes": list_of("nodes", "Node"),
+        "/api/v1/nodes/{mac}": crud("node", "mac", "Any common MAC spelling", "Node", "NodeInput"),
         "/api/v1/nodes/{mac}/boot": {
-            "parameters": [_param("mac", "MAC")],
+            "parameters": [path_param("mac", "MAC")],
             "get": {
                 "summary": "The pxelinux file and iPXE script this node is served",
-                "responses": {"200": _json({"type": "object"}), **_MISSING, **_ERRORS},
+                "responses": {"200": json({"type": "object"}), **MISSING, **ERRORS},
             },
         },
         "/api/v1/nodes/{mac}/events": {
-            "parameters": [_param("mac", "MAC")],
+            "parameters": [path_param("mac", "MAC")],
             "get": {
                 "summary": "The node's event timeline, newest first",
                 "responses": {
-                    "200": _json({"type": "array", "items": _ref("Event")}),
-                    **_MISSING,
-                    **_ERRORS,
+                    "200": json({"type": "array", "items": ref("Event")}),
+                    **MISSING,
+                    **ERRORS,
                 },
             },
         },
-        "/api/v1/profiles": _list("profiles", "Profile"),
-        "/api/v1/profiles/{name}": _crud(
+        "/api/v1/profiles": list_of("profiles", "Profile"),
+        "/api/v1/profiles/{name}": crud(
             "profile", "name", "Profile name", "Profile", "ProfileInput"
         ),
         "/api/v1/import/syslinux": {
@@ -232,7 +170,7 @@ def openapi_document() -> dict[str, Any]:
                     for n in ("replace", "join_wrapped", "dry_run")
                 ],
                 "requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}}},
-                "responses": {"200": _json({"type": "object"}), **_BAD, **_CONFLICT, **_ERRORS},
+                "responses": {"200": json({"type": "object"}), **BAD, **CONFLICT, **ERRORS},
             }
         },
         "/api/v1/events": {
@@ -242,13 +180,13 @@ def openapi_document() -> dict[str, Any]:
                     {"name": "limit", "in": "query", "schema": {"type": "integer"}},
                     {"name": "before", "in": "query", "schema": {"type": "integer"}},
                 ],
-                "responses": {"200": _json({"type": "array", "items": _ref("Event")}), **_ERRORS},
+                "responses": {"200": json({"type": "array", "items": ref("Event")}), **ERRORS},
             }
         },
         "/api/v1/tokens": {
             "get": {
                 "summary": "API tokens (never their secrets)",
-                "responses": {"200": _json({"type": "array", "items": _ref("Token")}), **_ERRORS},
+                "responses": {"200": json({"type": "array", "items": ref("Token")}), **ERRORS},
             },
             "post": {
                 "summary": "Create a token; the secret is shown once",
@@ -265,18 +203,18 @@ def openapi_document() -> dict[str, Any]:
                         }
                     }
                 },
-                "responses": {"201": _json(_ref("Token")), **_BAD, **_ERRORS},
+                "responses": {"201": json(ref("Token")), **BAD, **ERRORS},
             },
         },
         "/api/v1/tokens/{token_id}": {
-            "parameters": [_param("token_id", "Token id")],
+            "parameters": [path_param("token_id", "Token id")],
             "delete": {
                 "summary": "Revoke a token",
-                "responses": {"204": {"description": "Revoked"}, **_MISSING, **_ERRORS},
+                "responses": {"204": {"description": "Revoked"}, **MISSING, **ERRORS},
             },
         },
         "/boot/pxelinux.cfg/{name}": {
-            "parameters": [_param("name", "01-<mac> or default")],
+            "parameters": [path_param("name", "01-<mac> or default")],
             "get": {
                 "summary": "pxelinux config (open, read-only)",
                 "security": [],
@@ -285,7 +223,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "/boot/files/{path}": {
             "parameters": [
-                _param(
+                path_param(
                     "path",
                     "A path of the boot tree: pxelinux.0, efi64/syslinux.efi, "
                     "pxelinux.cfg/01-<mac>, a file under <data_dir>/boot, ...",
@@ -299,8 +237,8 @@ def openapi_document() -> dict[str, Any]:
                         "description": "The file; Content-Length always set",
                         "content": {"application/octet-stream": {}, "text/plain": {}},
                     },
-                    "403": _json(_ref("Error"), "Path refused (traversal, outside the root)"),
-                    "404": _json(_ref("Error"), "No such file"),
+                    "403": json(ref("Error"), "Path refused (traversal, outside the root)"),
+                    "404": json(ref("Error"), "No such file"),
                 },
             },
         },
@@ -311,13 +249,11 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": [
                     {"name": "mac", "in": "query", "required": True, "schema": {"type": "string"}}
                 ],
-                "responses": {"200": text, "404": {"description": "Unknown MAC"}, **_BAD},
+                "responses": {"200": text, "404": {"description": "Unknown MAC"}, **BAD},
             }
         },
     }
     paths.update(_agent_paths())
-    from provisioner.web.media_openapi import media_paths, media_schemas
-
     paths.update(media_paths())
     return {
         "openapi": "3.1.0",
@@ -339,8 +275,8 @@ def openapi_document() -> dict[str, Any]:
                 },
             },
             "responses": {
-                "Unauthorized": _json(_ref("Error"), "Missing or invalid token"),
-                "Forbidden": _json(_ref("Error"), "Token lacks the admin role"),
+                "Unauthorized": json(ref("Error"), "Missing or invalid token"),
+                "Forbidden": json(ref("Error"), "Token lacks the admin role"),
             },
             "schemas": {**_SCHEMAS, **media_schemas()},
         },
@@ -376,7 +312,7 @@ def _agent_paths() -> dict[str, Any]:
                         }
                     }
                 },
-                "responses": {"200": text, **_BAD, "401": {"description": "No open window"}},
+                "responses": {"200": text, **BAD, "401": {"description": "No open window"}},
             }
         },
     }

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from provisioner.bootparams import Options
-from provisioner.cli import Invocation, _echo_json, _errors, main, pass_inv, service
+from provisioner.cli.root import Invocation, _echo_json, _errors, main, pass_inv, service
 from provisioner.domain import Action, normalize_mac
 from provisioner.errors import ValidationError
 from provisioner.views import bundle_view, node_view, profile_view

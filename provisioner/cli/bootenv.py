@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from provisioner.cli import Invocation, _errors, main, pass_inv
+from provisioner.cli.root import Invocation, _errors, main, pass_inv
 
 
 @main.group()

@@ -256,10 +256,3 @@ def import_syslinux(
             click.echo(f"{prefix}{what}: {name}")
     if report.refused:
         sys.exit(1)
-
-
-# registers node/profile/bundle groups; media: image, bundle upload, node manifest, upload;
-# bootenv: media build-initrd
-from provisioner import cli_bootenv, cli_media, cli_objects  # noqa: E402
-
-__all__ = ["cli_bootenv", "cli_media", "cli_objects", "main"]
