@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from media.layout import media_base_url
-from media.library import MediaLibrary
 from provisioner.domain import Event, Node, utcnow
 from provisioner.errors import NotFound, Unauthorized, ValidationError
 from provisioner.lifecycle import apply_report, parse_report
+from provisioner.media_library import MediaLibrary
 from provisioner.service import Service
 
 #: What a manifest value may contain (it is parsed by a shell script).
@@ -93,7 +93,7 @@ class Installer:
         return node
 
     def manifest(self, node: Node, host_url: str) -> AgentManifest:
-        """The node's manifest (media.manifest, the installer's single source of
+        """The node's manifest (provisioner.manifest, the installer's single source of
         truth) in the form the agent reads."""
         settings = self.service.settings
         base = media_base_url(

@@ -247,7 +247,7 @@ class Service:
     def delete_profile(self, name: str) -> None:
         self.store.delete_profile(name)
 
-    # -- bundles (release images and bundle files: media.library) ----------------------------
+    # -- bundles (release images and bundle files: provisioner.media_library) --------------
     def put_bundle(
         self,
         name: str,

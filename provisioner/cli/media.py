@@ -26,11 +26,11 @@ from rich.progress import (
 )
 
 from media.layout import media_base_url, media_url, release_relpath
-from media.library import MediaLibrary, Stored
 from provisioner.cli.objects import bundle, node
 from provisioner.cli.root import Invocation, _echo_json, _errors, main, pass_inv, service
 from provisioner.domain import BUNDLE_KINDS, Release, parse_release_ref
 from provisioner.errors import NotFound
+from provisioner.media_library import MediaLibrary, Stored
 from provisioner.service import Service
 from provisioner.views import bundle_view, release_view
 

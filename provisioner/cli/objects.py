@@ -282,7 +282,7 @@ def bundle_list(inv: Invocation, as_json: bool) -> None:
 @_errors
 def bundle_delete(inv: Invocation, name: str) -> None:
     """Delete a bundle no node or profile uses, and its uploaded files."""
-    from media.library import MediaLibrary
+    from provisioner.media_library import MediaLibrary
 
     with service(inv) as svc:
         MediaLibrary(svc.store, svc.settings).delete_bundle(name)

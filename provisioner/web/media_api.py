@@ -19,10 +19,10 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from media.errors import IncompleteBody, OffsetMismatch
 from media.layout import media_base_url, media_url, release_relpath
-from media.library import MediaLibrary, Stored
 from media.uploads import Session
 from provisioner.domain import Release, parse_release_ref
 from provisioner.errors import ProvisionerError, ValidationError
+from provisioner.media_library import MediaLibrary, Stored
 from provisioner.views import bundle_view, release_view
 from provisioner.web import ctx
 from provisioner.web.api import _body as json_body

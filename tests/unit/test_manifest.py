@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from media.layout import media_base_url
-from media.manifest import build_manifest
 from provisioner.bootparams import Options
 from provisioner.domain import Bundle, BundleFile, Node, Profile, Release
 from provisioner.errors import Conflict
+from provisioner.manifest import build_manifest
 
 BASE = "http://192.0.2.1:8080/media/"
 SHA_A, SHA_B, SHA_C, SHA_R = "a" * 64, "b" * 64, "c" * 64, "1" * 64

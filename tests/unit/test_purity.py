@@ -32,7 +32,7 @@ PURE = [
     "media.bundlefiles",
     "media.ranges",
     "media.layout",
-    "media.manifest",
+    "provisioner.manifest",
     "media.errors",
     # installer: lifecycle rules, the cpio writer, the installed-disk reader
     "provisioner.lifecycle",

@@ -24,7 +24,6 @@ from media.layout import (
     release_filename,
     release_relpath,
 )
-from media.manifest import build_manifest
 from media.squashfs import SUPERBLOCK_SIZE, parse_superblock
 from media.storage import MediaDirs, read_head_tail
 from media.uploads import Completed, Progress, Session, Uploads, check_sha256, check_size
@@ -42,6 +41,7 @@ from provisioner.domain import (
 )
 from provisioner.errors import Conflict, NotFound, ValidationError
 from provisioner.fields import bundle_from_fields, check_bundle
+from provisioner.manifest import build_manifest
 from provisioner.store import Store
 
 Stored = Release | Bundle
