@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from ipaddress import IPv4Address
 from typing import Any, TypeVar
 
 from provisioner.bootparams import Options, check_word
@@ -276,3 +277,14 @@ class Token:
     role: Role
     secret_hash: str
     created_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """An address our full-mode DHCP server handed to a MAC (the store keeps them)."""
+
+    ip: IPv4Address
+    mac: str
+    #: seconds since the epoch
+    expires: float
+    hostname: str | None = None

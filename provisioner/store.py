@@ -19,8 +19,7 @@ from collections.abc import Callable, Sequence
 from ipaddress import IPv4Address
 from typing import Protocol
 
-from provisioner.dhcp.leases import Lease
-from provisioner.domain import Bundle, Event, Node, Profile, Release, Role, Token
+from provisioner.domain import Bundle, Event, Lease, Node, Profile, Release, Role, Token
 
 
 class Store(Protocol):

@@ -24,13 +24,13 @@ from provisioner.db.models import (
     ReleaseRow,
     TokenRow,
 )
-from provisioner.dhcp.leases import Lease
 from provisioner.domain import (
     BUNDLE_KINDS,
     Action,
     Bundle,
     BundleFile,
     Event,
+    Lease,
     Node,
     Profile,
     Release,

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from ipaddress import IPv4Address
 from typing import Protocol
 
-from provisioner.dhcp.leases import Lease, NodeNet, node_net
+from provisioner.dhcp.leases import NodeNet, node_net
+from provisioner.domain import Lease
 from provisioner.errors import ValidationError
 from provisioner.service import Service
 

@@ -21,15 +21,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
 from provisioner.bootparams import Options
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    ip: IPv4Address
-    mac: str
-    #: seconds since the epoch
-    expires: float
-    hostname: str | None = None
+from provisioner.domain import Lease
 
 
 @dataclass(frozen=True, slots=True)

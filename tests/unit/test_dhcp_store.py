@@ -13,8 +13,9 @@ import pytest
 from provisioner.config import Settings
 from provisioner.db.sqlstore import SqlStore
 from provisioner.dhcp.backend import ServiceBackend
-from provisioner.dhcp.leases import Lease, NodeNet
+from provisioner.dhcp.leases import NodeNet
 from provisioner.dhcp.server import DhcpServer, run_dhcp
+from provisioner.domain import Lease
 from provisioner.errors import ConfigError
 from provisioner.service import Service
 
