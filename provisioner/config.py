@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from provisioner.domain import parse_host_port
 from provisioner.errors import ConfigError
 
 ENV_PREFIX = "PROVISIONER_"
@@ -198,18 +199,6 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
-
-
-def parse_host_port(value: str, name: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(name, f"{value!r} is not HOST:PORT")
-    host = host.strip("[]") or "0.0.0.0"  # noqa: S104
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise ConfigError(name, f"{host!r} is not an IP address") from None
-    return host, int(port)
 
 
 def _to_bool(raw: object) -> bool:

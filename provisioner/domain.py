@@ -6,6 +6,7 @@ host names, profile names, release references). No I/O, no framework imports.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from ipaddress import IPv4Address
 from typing import Any, TypeVar
 
 from provisioner.bootparams import Options, check_word
-from provisioner.errors import ValidationError
+from provisioner.errors import ConfigError, ValidationError
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -112,6 +113,19 @@ def validate_boot_path(value: object, field: str) -> str:
     if not _PATH_RE.match(value) or any(p in {"", ".", ".."} for p in value.split("/")):
         raise ValidationError(field, f"{value!r} is not a plain relative path")
     return value
+
+
+def parse_host_port(value: str, name: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:port``; an empty host is 0.0.0.0); ConfigError names ``name``."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(name, f"{value!r} is not HOST:PORT")
+    host = host.strip("[]") or "0.0.0.0"  # noqa: S104
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(name, f"{host!r} is not an IP address") from None
+    return host, int(port)
 
 
 class Action(StrEnum):

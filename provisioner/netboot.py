@@ -12,47 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import ipaddress
 import logging
 import os
 import signal
-import socket
-import struct
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
 
+from provisioner import netio
 from provisioner.config import Settings
 from provisioner.errors import ConfigError
 
 log = logging.getLogger("provisioner.netboot")
-SIOCGIFADDR = 0x8915
-
-
-class Daemon(Protocol):
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
 
 
 def enabled(settings: Settings) -> bool:
     return bool(settings.tftp or settings.dns or settings.dhcp != "off")
-
-
-def interface_ipv4(name: str) -> str:
-    """The interface's IPv4 address; ConfigError when it has none or does not exist."""
-    try:
-        socket.if_nametoindex(name)
-    except OSError:
-        raise ConfigError("interface", f"no such network interface {name!r}") from None
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            packed = fcntl.ioctl(s.fileno(), SIOCGIFADDR, struct.pack("256s", name.encode()[:15]))
-        except OSError:
-            raise ConfigError("interface", f"{name!r} has no IPv4 address") from None
-    return str(ipaddress.IPv4Address(packed[20:24]))
 
 
 def check(settings: Settings) -> Settings:
@@ -66,9 +41,11 @@ def check(settings: Settings) -> Settings:
             "answers DHCP only on an interface named explicitly",
         )
     if settings.interface:
-        addr = interface_ipv4(settings.interface)
+        addr, _ = netio.interface_ipv4(settings.interface)
+        if addr is None:
+            raise ConfigError("interface", f"{settings.interface!r} has no IPv4 address")
         if not settings.server_ip:
-            settings = settings.replace(server_ip=addr)
+            settings = settings.replace(server_ip=str(addr))
     if enabled(settings) and not settings.server_ip:
         log.warning(
             "no --server-ip and no --interface: boot files cannot name this server; "
@@ -110,7 +87,7 @@ class NetbootProcess:
                 pass
 
 
-Factory = Callable[[Settings], Awaitable[list[Daemon]]]
+Factory = Callable[[Settings], Awaitable[list[netio.Daemon]]]
 
 
 def start(settings: Settings, factory: Factory, ready_timeout: float = 30.0) -> NetbootProcess:
@@ -160,7 +137,7 @@ async def _child(settings: Settings, factory: Factory, ready_fd: int) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    daemons: list[Daemon] = []
+    daemons: list[netio.Daemon] = []
     error = ""
     try:
         for daemon in await factory(settings):
@@ -181,7 +158,7 @@ async def _child(settings: Settings, factory: Factory, ready_fd: int) -> int:
     return 0
 
 
-async def _stop_all(daemons: list[Daemon]) -> None:
+async def _stop_all(daemons: list[netio.Daemon]) -> None:
     for daemon in reversed(daemons):
         try:
             await daemon.stop()

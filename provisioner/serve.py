@@ -16,21 +16,12 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from provisioner import netboot
-from provisioner.bootlog import BootLog
+from provisioner import daemons, netboot
 from provisioner.config import Settings
 from provisioner.db import open_store
 from provisioner.errors import StoreError
-from provisioner.service import Service
 
 log = logging.getLogger("provisioner")
-
-
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -76,51 +67,12 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         from provisioner.web import create_app
 
-        configure_logging(self.settings)
+        daemons.configure_logging(self.settings)
         return create_app(self.settings, open_store(self.settings, upgrade=False))
 
 
-async def network_daemons(settings: Settings) -> list[netboot.Daemon]:
-    """The enabled daemons, sharing one store, service and boot timeline."""
-    from provisioner.dhcp.backend import ServiceBackend
-    from provisioner.dhcp.server import DhcpServer
-    from provisioner.dns.records import node_records
-    from provisioner.dns.server import DnsServer
-    from tftp.server import TftpServer
-
-    store = open_store(settings, upgrade=False)
-    service = Service(store, settings)
-    bootlog = BootLog(store)
-    daemons: list[netboot.Daemon] = []
-    with_leases = settings.dhcp == "full"
-    if settings.dns:
-        daemons.append(DnsServer(settings, lambda: node_records(service, leases=with_leases)))
-    if settings.tftp:
-        daemons.append(
-            TftpServer(settings, service, observer=tftp_observer(bootlog), mac_for=bootlog.mac_for)
-        )
-    if settings.dhcp != "off":
-        daemons.append(
-            DhcpServer(
-                settings,
-                ServiceBackend(service),
-                observer=lambda mac, ip: bootlog.record("dhcp", mac=mac, ip=ip),
-            )
-        )
-    return daemons
-
-
-def tftp_observer(bootlog: BootLog) -> Any:
-    kinds = {"loader": "loader", "config": "config", "file": "kernel"}
-
-    def observe(kind: str, filename: str, ip: str, mac: str | None) -> None:
-        bootlog.record(kinds[kind], mac=mac, ip=ip, detail=f"TFTP {filename}")
-
-    return observe
-
-
 def run(settings: Settings) -> None:
-    configure_logging(settings)
+    daemons.configure_logging(settings)
     settings = netboot.check(settings)
     # migrate once, in the parent, before any worker or daemon opens the database
     store = open_store(settings)
@@ -139,7 +91,7 @@ def run(settings: Settings) -> None:
             "'provisioner media build-initrd' succeeds",
             settings.data_dir,
         )
-    child = netboot.start(settings, network_daemons) if netboot.enabled(settings) else None
+    child = netboot.start(settings, daemons.network_daemons) if netboot.enabled(settings) else None
     try:
         _Gunicorn(settings, child).run()
     finally:

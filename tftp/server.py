@@ -2,10 +2,8 @@
 
 Public entry points (what ``provisioner serve`` calls)::
 
-    await serve_tftp(settings, boot_files, stop_event)   # runs until stop_event is set
-
-    server = TftpServer(settings, boot_files)            # or step by step
-    await server.start()      # binds settings.tftp; raises ConfigError (port in use, ...)
+    server = TftpServer(TftpConfig("0.0.0.0:69"), boot_files, tree=routes.build_tree(...))
+    await server.start()      # binds config.listen; raises ConfigError (port in use, ...)
     ...                       # server.address -> (host, port) actually bound
     await server.stop()       # closes the socket, cancels running transfers
 
@@ -13,7 +11,7 @@ Public entry points (what ``provisioner serve`` calls)::
 (:class:`provisioner.service.Service`); it is called in a worker thread, once per
 ``pxelinux.cfg/`` request. ``None`` serves files only (no generated configs).
 
-Rules: write requests are refused (ERROR 2); at most ``settings.tftp_max_sessions``
+Rules: write requests are refused (ERROR 2); at most ``config.max_sessions``
 transfers run at once (more get ERROR 0); every transfer has its own socket and
 coroutine, so thousands can run (the descriptor limit is raised at start-up);
 malformed packets get an ERROR or are dropped and never stop the server.
@@ -28,10 +26,10 @@ import resource
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
-from provisioner import daemon
-from provisioner.config import Settings
+from provisioner import netio
 from tftp import packet, routes
 from tftp.packet import ErrorCode, Limits, PacketError, Request
 from tftp.session import Address, ClientError, GaveUp, Retry, Session, Source
@@ -39,6 +37,15 @@ from tftp.session import Address, ClientError, GaveUp, Retry, Session, Source
 log = logging.getLogger("provisioner.tftp")
 
 NETASCII_MAX = 16 * 1024 * 1024  # netascii is converted in memory
+
+
+@dataclass(frozen=True, slots=True)
+class TftpConfig:
+    """The server's settings, as plain values (``provisioner.daemons`` fills them in)."""
+
+    listen: str = "0.0.0.0:69"
+    max_sessions: int = 500
+    max_blksize: int = 1468
 
 
 class BootFiles(Protocol):
@@ -64,30 +71,30 @@ def _raise_fd_limit(wanted: int) -> None:
 class TftpServer:
     def __init__(
         self,
-        settings: Settings,
+        config: TftpConfig,
         boot_files: BootFiles | None,
         *,
-        tree: routes.Tree | None = None,
+        tree: routes.Tree,
         retry: Retry | None = None,
         observer: Observer | None = None,
         mac_for: Callable[[str], str | None] | None = None,
     ) -> None:
-        self.settings = settings
+        self.config = config
         self.boot_files = boot_files
-        self.tree = tree or routes.build_tree(settings.data_dir, settings.loaders_dir)
-        self.limits = Limits(max_blksize=settings.tftp_max_blksize)
+        self.tree = tree
+        self.limits = Limits(max_blksize=config.max_blksize)
         self.retry = retry or Retry()
         self.observer = observer
         #: ``mac_for(ip)``: the box behind a client address, when DHCP told us (logs)
         self.mac_for = mac_for
-        self.max_sessions = settings.tftp_max_sessions
+        self.max_sessions = config.max_sessions
         self.sessions: dict[Address, tuple[Request, asyncio.Task[None]]] = {}
         self._sock: socket.socket | None = None
         self.address: Address = ("", 0)
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
-        sock = daemon.bind_udp("tftp", self.settings.tftp or "0.0.0.0:69")
+        sock = netio.bind_udp("tftp", self.config.listen)
         self._sock, self.address = sock, sock.getsockname()[:2]
         _raise_fd_limit(2 * self.max_sessions + 64)
         asyncio.get_running_loop().add_reader(sock, self._on_readable)
@@ -121,7 +128,7 @@ class TftpServer:
             except OSError as exc:
                 log.debug("TFTP receive failed: %s", exc)
                 return
-            spec_dst = daemon.local_address(anc)
+            spec_dst = netio.local_address(anc)
             local = socket.inet_ntoa(spec_dst) if spec_dst else self.address[0]
             self._on_datagram(data, (addr[0], addr[1]), local)
 
@@ -269,8 +276,3 @@ class TftpServer:
         finally:
             got.close()
             sock.close()
-
-
-async def serve_tftp(settings: Settings, boot_files: BootFiles | None, stop: asyncio.Event) -> None:
-    """Serve until ``stop`` is set. Raises ConfigError if it cannot listen."""
-    await daemon.run(TftpServer(settings, boot_files), stop)

@@ -1,21 +1,19 @@
 """The DHCP daemon: receive a datagram, call the policy, send what it returns.
 
-Public entry (what ``provisioner serve`` calls, inside its asyncio loop)::
+Built by :func:`provisioner.daemons.dhcp_server` from the settings::
 
-    from provisioner.dhcp.backend import ServiceBackend
-    from provisioner.dhcp.server import DhcpServer, run_dhcp
-
-    server = DhcpServer(settings, ServiceBackend(service))
+    server = DhcpServer(interface, configure, backend)
     await server.start()     # ConfigError: DHCP off, no interface, port in use, ...
     ...                      # serves until
     await server.stop()      # closes the sockets, writes the last leases
 
-    # or, all in one: serve until stop_event is set
-    await run_dhcp(settings, ServiceBackend(service), stop_event)
+``configure()`` returns the :class:`~provisioner.dhcp.config.DhcpConfig` (it checks
+the safety rule and reads the interface's address); ``backend`` is the narrow
+:class:`~provisioner.dhcp.backend.DhcpBackend` to the known nodes and the leases.
 
-Safety: nothing is bound unless ``settings.dhcp`` is ``proxy``/``full`` AND
-``settings.interface`` names an interface; both sockets (UDP 67 and the PXE
-boot server port 4011) are bound to that interface with SO_BINDTODEVICE.
+Safety: nothing is bound unless a mode (``proxy``/``full``) AND an interface
+are named (``configure`` raises ConfigError otherwise); both sockets (UDP 67 and
+the PXE boot server port 4011) are bound to that interface with SO_BINDTODEVICE.
 
 Robustness: a packet the codec cannot decode is dropped and logged (rate
 limited); an unexpected error while handling one packet is logged with its
@@ -33,18 +31,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import fcntl
 import logging
 import socket
-import struct
 import time
 from collections.abc import Callable
-from ipaddress import IPv4Address
 from typing import Any, cast
 
-from provisioner.config import Settings
 from provisioner.dhcp.backend import DhcpBackend
-from provisioner.dhcp.config import DhcpConfig, check_enabled, dhcp_config
+from provisioner.dhcp.config import DhcpConfig
 from provisioner.dhcp.leases import LeaseTable, Snapshot
 from provisioner.dhcp.packet import ZERO, DhcpPacketError, Packet, parse
 from provisioner.dhcp.policy import (
@@ -64,24 +58,6 @@ SIOCGIFNETMASK = 0x891B
 RECV_BUFFER = 1 << 20
 #: malformed packets logged per minute before the log goes quiet
 DROP_LOG_LIMIT = 20
-
-
-def interface_ipv4(iface: str) -> tuple[IPv4Address | None, IPv4Address | None]:
-    """The interface's first IPv4 address and netmask (None, None without one)."""
-    if not iface or len(iface.encode()) > 15 or "/" in iface:
-        raise ConfigError("interface", f"{iface!r} is not an interface name")
-    request = struct.pack("256s", iface.encode())
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            addr = fcntl.ioctl(s.fileno(), SIOCGIFADDR, request)[20:24]
-            mask = fcntl.ioctl(s.fileno(), SIOCGIFNETMASK, request)[20:24]
-        except OSError as exc:
-            if exc.errno == errno.ENODEV:
-                raise ConfigError("interface", f"no interface named {iface!r}") from None
-            if exc.errno == errno.EADDRNOTAVAIL:
-                return None, None
-            raise
-    return IPv4Address(addr), IPv4Address(mask)
 
 
 def open_socket(iface: str, port: int) -> socket.socket:
@@ -140,7 +116,8 @@ class DhcpServer:
 
     def __init__(
         self,
-        settings: Settings,
+        interface: str,
+        configure: Callable[[], DhcpConfig],
         backend: DhcpBackend,
         *,
         refresh: float = 2.0,
@@ -148,7 +125,8 @@ class DhcpServer:
         clock: Callable[[], float] = time.time,
         observer: Callable[[str, str | None], None] | None = None,
     ) -> None:
-        self.settings = settings
+        self.interface = interface
+        self.configure = configure
         self.backend = backend
         #: ``observer(mac, ip or None)`` when a known node is answered (the node
         #: timeline); called in a worker thread, never on the packet path.
@@ -169,10 +147,8 @@ class DhcpServer:
         return self.state.cfg
 
     async def start(self) -> None:
-        check_enabled(self.settings)
-        iface = self.settings.interface
-        ip, mask = interface_ipv4(iface)
-        cfg = dhcp_config(self.settings, ip, mask)
+        cfg = self.configure()
+        iface = self.interface
         loop = asyncio.get_running_loop()
         leases = await loop.run_in_executor(None, self.backend.load_leases) if cfg.full else []
         self._stamp = await loop.run_in_executor(None, self.backend.stamp)
@@ -312,13 +288,3 @@ class DhcpServer:
             except BaseException:
                 table.requeue(saved, gone)
                 raise
-
-
-async def run_dhcp(settings: Settings, backend: DhcpBackend, stop: asyncio.Event) -> None:
-    """Serve DHCP until ``stop`` is set; start-up errors raise ConfigError."""
-    server = DhcpServer(settings, backend)
-    await server.start()
-    try:
-        await stop.wait()
-    finally:
-        await server.stop()

@@ -4,11 +4,10 @@ addresses), REFUSED or forwarded for the rest. Layers, as in dnslib's server:
 * :mod:`provisioner.dns.server`: sockets (UDP + TCP), forwarding, snapshot refresh;
 * :mod:`provisioner.dns.wire`: ``get_reply(bytes) -> bytes`` with dnslib;
 * :mod:`provisioner.dns.zone`: the pure resolver over a :class:`Snapshot`;
-* :mod:`provisioner.dns.records`: where records come from (``node_records``).
+* :mod:`provisioner.dns.records`: where records come from (a callable).
 
-Entry point for ``provisioner serve``::
-
-    await serve_dns(settings, lambda: node_records(service), stop_event)
+``provisioner serve`` builds it with :func:`provisioner.daemons.dns_server` over
+:func:`provisioner.daemons.node_records`.
 
 Standalone: ``python -m provisioner.dns --help``.
 """

@@ -1,43 +1,16 @@
 """Where the DNS records come from: one small interface, ``() -> [(host name, IPv4)]``.
 
-The nodes of the store give their host name and the effective ``ip.``
-dot-option of their boot spec, or the address the full-mode DHCP server leased.
+``provisioner serve`` gives the nodes of the store (host name and the effective
+``ip.`` dot-option, or the address the full-mode DHCP server leased):
+:func:`provisioner.daemons.node_records`. The standalone daemon can also serve
+fixed ``NAME=IP`` pairs.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 
-from provisioner.errors import ValidationError
-from provisioner.service import Service
-
 RecordSource = Callable[[], Iterable[tuple[str, str]]]
-
-
-def node_records(service: Service, *, leases: bool = False) -> list[tuple[str, str]]:
-    """``(hostname, ip)`` of every node that has both: its ``ip.`` dot-option,
-    else (with ``leases``) the address our full-mode DHCP leased it. One store
-    read each for the catalogue, the nodes and the leases; a node whose boot
-    spec is broken is skipped."""
-    catalog = service.catalog()
-    leased: dict[str, str] = {}
-    if leases:
-        now = time.time()
-        leased = {lease.mac: str(lease.ip) for lease in service.store.list_leases()
-                  if lease.expires > now}  # fmt: skip
-    found = []
-    for node in service.store.list_nodes():
-        if not node.hostname:
-            continue
-        try:
-            ip = service.bootspec(node, catalog, agent=False).cmdline.get("ip")
-        except ValidationError:
-            continue
-        ip = ip or leased.get(node.mac)
-        if ip:
-            found.append((node.hostname, ip))
-    return found
 
 
 def static_records(pairs: Iterable[str]) -> RecordSource:

@@ -1,12 +1,12 @@
 """The DNS daemon: sockets in, :func:`~provisioner.dns.wire.get_reply`, sockets out.
 
-UDP and TCP on ``settings.dns``. Records come from a :data:`RecordSource`
+UDP and TCP on ``config.listen``. Records come from a :data:`RecordSource`
 that is read in a worker thread into a :class:`~provisioner.dns.zone.Snapshot`
 at start-up and again when a query finds the snapshot older than ``refresh``
 seconds (the query is answered from the current one meanwhile), so a query
 never waits for the database.
 
-Forwarding (only with ``settings.dns_upstream``, and only for clients with a
+Forwarding (only with ``config.upstream``, and only for clients with a
 private, loopback or link-local address): each query goes out from a new
 socket connected to the upstream (a random source port; the kernel delivers
 only datagrams from the upstream's address and port, and we check both again)
@@ -24,13 +24,14 @@ import secrets
 import socket
 import time
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from typing import Any
 
-from provisioner import daemon
-from provisioner.config import Settings, parse_host_port
+from provisioner import netio
 from provisioner.dns.records import RecordSource
 from provisioner.dns.wire import Forward, check_upstream, get_reply, servfail
 from provisioner.dns.zone import Snapshot, build_snapshot
+from provisioner.domain import parse_host_port
 
 log = logging.getLogger("provisioner.dns")
 
@@ -39,25 +40,36 @@ MAX_TCP = 64
 TCP_IDLE = 10.0
 
 
+@dataclass(frozen=True, slots=True)
+class DnsConfig:
+    """The server's settings, as plain values (``provisioner.daemons`` fills them in)."""
+
+    listen: str = "0.0.0.0:53"
+    domain: str = "lan"
+    ttl: int = 60
+    #: forward other names to this HOST:PORT ("" = never forward)
+    upstream: str = ""
+    #: the address of ``ns.<domain>`` (this server), if known
+    ns_address: str | None = None
+
+
 class DnsServer:
     def __init__(
         self,
-        settings: Settings,
+        config: DnsConfig,
         records: RecordSource,
         *,
         refresh: float = 2.0,
         upstream_timeout: float = 2.0,
     ) -> None:
-        self.settings = settings
+        self.config = config
         self.records = records
         self.refresh = refresh
         self.upstream_timeout = upstream_timeout
         self.upstream = (
-            parse_host_port(settings.dns_upstream, "dns_upstream")
-            if settings.dns_upstream
-            else None
+            parse_host_port(config.upstream, "dns_upstream") if config.upstream else None
         )
-        self.snapshot = build_snapshot(settings.domain, settings.dns_ttl, ())
+        self.snapshot = build_snapshot(config.domain, config.ttl, ())
         self.address: tuple[str, int] = ("", 0)
         self._loaded_at = 0.0
         self._refreshing: asyncio.Task[None] | None = None
@@ -70,10 +82,10 @@ class DnsServer:
     def _build(self) -> Snapshot:
         old = self.snapshot
         snap = build_snapshot(
-            self.settings.domain,
-            self.settings.dns_ttl,
+            self.config.domain,
+            self.config.ttl,
             self.records(),
-            ns_address=self.settings.server_ip or None,
+            ns_address=self.config.ns_address,
             serial=old.serial,
         )
         if (snap.names, snap.ns_address) != (old.names, old.ns_address):  # the SOA serial moves
@@ -94,7 +106,7 @@ class DnsServer:
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
-        sock = daemon.bind_udp("dns", self.settings.dns or "0.0.0.0:53")
+        sock = netio.bind_udp("dns", self.config.listen)
         host, port = sock.getsockname()[:2]
         try:
             self._tcp = await asyncio.start_server(
@@ -102,7 +114,7 @@ class DnsServer:
             )
         except OSError as exc:
             sock.close()
-            raise daemon.listen_error("dns", host, port, exc) from None
+            raise netio.listen_error("dns", host, port, exc) from None
         self._udp, self.address = sock, (host, port)
         await self._reload()
         asyncio.get_running_loop().add_reader(sock, self._on_udp)
@@ -112,7 +124,7 @@ class DnsServer:
             port,
             self.snapshot.domain,
             len(self.snapshot.names),
-            f", forwarding to {self.settings.dns_upstream}" if self.upstream else "",
+            f", forwarding to {self.config.upstream}" if self.upstream else "",
         )
 
     async def stop(self) -> None:
@@ -153,7 +165,7 @@ class DnsServer:
             except OSError as exc:
                 log.debug("DNS receive failed: %s", exc)
                 return
-            pktinfo = daemon.local_address(anc)
+            pktinfo = netio.local_address(anc)
             client = (addr[0], addr[1])
             reply = self._answer(data, client[0], tcp=False)
             if isinstance(reply, Forward):
@@ -166,7 +178,7 @@ class DnsServer:
 
     def _send_udp(self, reply: bytes, client: tuple[str, int], local: bytes) -> None:
         if self._udp is not None:
-            daemon.send_from(self._udp, reply, client, local)
+            netio.send_from(self._udp, reply, client, local)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -196,9 +208,9 @@ class DnsServer:
                         return checked
                     log.info("DNS ignored a reply for %s that did not match", fwd.qname)
         except TimeoutError:
-            log.warning("DNS upstream %s did not answer %s", self.settings.dns_upstream, fwd.qname)
+            log.warning("DNS upstream %s did not answer %s", self.config.upstream, fwd.qname)
         except OSError as exc:
-            log.warning("DNS upstream %s failed: %s", self.settings.dns_upstream, exc)
+            log.warning("DNS upstream %s failed: %s", self.config.upstream, exc)
         finally:
             sock.close()
         return servfail(fwd)
@@ -225,8 +237,3 @@ class DnsServer:
         finally:
             self._tcp_clients -= 1
             writer.close()
-
-
-async def serve_dns(settings: Settings, records: RecordSource, stop: asyncio.Event) -> None:
-    """Serve until ``stop`` is set. Raises ConfigError if it cannot listen."""
-    await daemon.run(DnsServer(settings, records), stop)

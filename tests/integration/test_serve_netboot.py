@@ -42,7 +42,7 @@ def test_an_unknown_interface_is_a_clear_error(tmp_path: Path) -> None:
         tmp_path,
     )
     assert out.returncode == 2
-    assert "no such network interface 'nosuch0'" in out.stderr
+    assert "no interface named 'nosuch0'" in out.stderr
 
 
 def test_a_port_in_use_stops_the_start_before_http_listens(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from provisioner.config import Settings, load_settings
+from provisioner.daemons import tftp_server
 from tftp import packet
 from tftp.packet import Ack, Data, Opcode, Packet, Request
 from tftp.routes import Tree
@@ -37,7 +38,7 @@ def serving(
 ) -> Iterator[TftpServer]:
     """The real server on its own event loop in a thread; stopped on exit."""
     loop = asyncio.new_event_loop()
-    server = TftpServer(settings, boot_files, tree=tree, retry=retry)
+    server = tftp_server(settings, boot_files, tree=tree, retry=retry)
     ready = threading.Event()
     failed: list[BaseException] = []
 

@@ -8,7 +8,7 @@ from ipaddress import IPv4Address
 import pytest
 
 from provisioner.config import load_settings
-from provisioner.dhcp.config import dhcp_config
+from provisioner.daemons import dhcp_config
 from provisioner.errors import ConfigError
 
 

@@ -10,11 +10,11 @@ from ipaddress import IPv4Address
 
 import pytest
 
+from provisioner import netio
 from provisioner.config import Settings
+from provisioner.daemons import ServiceBackend, dhcp_server
 from provisioner.db.sqlstore import SqlStore
-from provisioner.dhcp.backend import ServiceBackend
 from provisioner.dhcp.leases import NodeNet
-from provisioner.dhcp.server import DhcpServer, run_dhcp
 from provisioner.domain import Lease
 from provisioner.errors import ConfigError
 from provisioner.service import Service
@@ -95,8 +95,12 @@ def test_the_backend_gives_each_node_its_effective_ip_profile(service: Service) 
 def test_the_server_refuses_to_start_unless_told_and_able(
     service: Service, settings: Settings, changes: dict[str, str], message: str
 ) -> None:
-    server = DhcpServer(settings.replace(**changes), ServiceBackend(service))
+    server = dhcp_server(settings.replace(**changes), ServiceBackend(service))
     with pytest.raises(ConfigError, match=message):
         asyncio.run(server.start())
     with pytest.raises(ConfigError, match=message):
-        asyncio.run(run_dhcp(settings.replace(**changes), ServiceBackend(service), asyncio.Event()))
+        asyncio.run(
+            netio.run(
+                dhcp_server(settings.replace(**changes), ServiceBackend(service)), asyncio.Event()
+            )
+        )

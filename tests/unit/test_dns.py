@@ -7,7 +7,7 @@ from dnslib import EDNS0, QTYPE, RCODE, DNSRecord
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provisioner.dns.records import node_records
+from provisioner.daemons import node_records
 from provisioner.dns.wire import Forward, check_upstream, get_reply, servfail
 from provisioner.dns.zone import Snapshot, build_snapshot, lookup
 from provisioner.service import Service
@@ -232,15 +232,15 @@ def test_node_records_use_the_effective_ip_option(service: Service) -> None:
 
 def test_only_private_loopback_and_link_local_clients_may_use_the_forwarder() -> None:
     from provisioner.config import load_settings
-    from provisioner.dns.server import DnsServer
+    from provisioner.daemons import dns_server
 
     with_upstream = load_settings({}, overrides={"dns_upstream": "192.0.2.53:53"})
-    server = DnsServer(with_upstream, list)
+    server = dns_server(with_upstream, list)
     assert server._may_forward("192.168.1.9")
     assert server._may_forward("127.0.0.1")
     assert server._may_forward("169.254.1.1")
     assert not server._may_forward("8.8.8.8")  # a public client: REFUSED, not an open resolver
-    assert not DnsServer(load_settings({}), list)._may_forward("192.168.1.9")
+    assert not dns_server(load_settings({}), list)._may_forward("192.168.1.9")
 
 
 @given(st.text(max_size=100), st.sampled_from(["A", "PTR", "ANY", "SOA", "NS", "TXT"]))

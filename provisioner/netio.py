@@ -1,29 +1,44 @@
-"""Plumbing shared by the UDP daemons (TFTP, DNS): listening sockets, start-up
-errors that read well, and running one daemon on its own (``python -m ...``)."""
+"""Sockets shared by the network daemons (DHCP, TFTP, DNS): what a daemon is,
+listening sockets with start-up errors that read well, IP_PKTINFO (which of our
+addresses a datagram came to, and answering from it), and an interface's IPv4
+address. A library: plain values in, no settings, no store.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import errno
-import logging
-import os
-import signal
+import fcntl
 import socket
 import struct
-from collections.abc import Mapping
+from ipaddress import IPv4Address
 from typing import Protocol
 
-from provisioner.config import Settings, load_settings, parse_host_port
+from provisioner.domain import parse_host_port
 from provisioner.errors import ConfigError
 
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux; Python < 3.14 lacks the name
 RECEIVE_BUFFER = 4 * 1024 * 1024
+SIOCGIFADDR = 0x8915
+SIOCGIFNETMASK = 0x891B
 
 
 class Daemon(Protocol):
+    """What the network-boot process runs: start (bind; raise ConfigError), stop."""
+
     async def start(self) -> None: ...
+
     async def stop(self) -> None: ...
+
+
+async def run(daemon: Daemon, stop: asyncio.Event) -> None:
+    """Start ``daemon``, serve until ``stop`` is set, stop it."""
+    await daemon.start()
+    try:
+        await stop.wait()
+    finally:
+        await daemon.stop()
 
 
 def listen_error(name: str, host: str, port: int, exc: OSError) -> ConfigError:
@@ -80,38 +95,20 @@ def send_from(sock: socket.socket, data: bytes, to: tuple[str, int], local: byte
         sock.sendmsg([data], anc, 0, to)
 
 
-async def run(daemon: Daemon, stop: asyncio.Event) -> None:
-    """Start ``daemon``, serve until ``stop`` is set, stop it."""
-    await daemon.start()
-    try:
-        await stop.wait()
-    finally:
-        await daemon.stop()
-
-
-async def _until_signal(daemon: Daemon) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await run(daemon, stop)
-
-
-def run_standalone(daemon: Daemon) -> None:
-    """Run until SIGINT/SIGTERM (the ``python -m`` entry points)."""
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_until_signal(daemon))
-
-
-def standalone_settings(
-    config_file: str | None, overrides: Mapping[str, object], listen: str, default: str
-) -> Settings:
-    """Settings for a ``python -m`` daemon: the usual layers, ``listen`` (a setting
-    name) defaulting to ``default``, and logging configured."""
-    settings = load_settings(os.environ, config_file, overrides)
-    if not getattr(settings, listen):
-        settings = settings.replace(**{listen: default})
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    return settings
+def interface_ipv4(iface: str) -> tuple[IPv4Address | None, IPv4Address | None]:
+    """The interface's first IPv4 address and netmask, (None, None) when it has
+    none; ConfigError when there is no such interface."""
+    if not iface or len(iface.encode()) > 15 or "/" in iface:
+        raise ConfigError("interface", f"{iface!r} is not an interface name")
+    request = struct.pack("256s", iface.encode())
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            addr = fcntl.ioctl(s.fileno(), SIOCGIFADDR, request)[20:24]
+            mask = fcntl.ioctl(s.fileno(), SIOCGIFNETMASK, request)[20:24]
+        except OSError as exc:
+            if exc.errno == errno.ENODEV:
+                raise ConfigError("interface", f"no interface named {iface!r}") from None
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return None, None
+            raise
+    return IPv4Address(addr), IPv4Address(mask)
