@@ -1,6 +1,6 @@
 # Targets the README names. `make run` and `make test` are the same as scripts/run
 # and scripts/test (which need no make on a fresh machine).
-.PHONY: run test lint typecheck fmt check bench clean
+.PHONY: run test lint layers typecheck fmt check bench clean
 
 run:
 	scripts/run
@@ -12,6 +12,9 @@ lint:
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 
+layers:
+	.venv/bin/lint-imports --no-cache
+
 typecheck:
 	.venv/bin/mypy
 
@@ -19,7 +22,7 @@ fmt:
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
 
-check: lint typecheck
+check: lint layers typecheck
 	.venv/bin/pytest -x -q tests/unit
 
 bench:

@@ -7,23 +7,14 @@ point, so it is where the settings are read (defaults, file, environment).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Flask, current_app
+from flask import Flask
 
 from provisioner.config import Settings, load_settings
 from provisioner.service import Service
 from provisioner.store import Store
-
-EXTENSION = "provisioner"
-
-
-@dataclass(frozen=True)
-class AppContext:
-    settings: Settings
-    store: Store
-    service: Service
+from provisioner.web.context import EXTENSION, AppContext
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
@@ -54,8 +45,3 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     media_api.init_app(app)
     return app
-
-
-def ctx() -> AppContext:
-    value: AppContext = current_app.extensions[EXTENSION]
-    return value

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, g, request
 
 from provisioner.errors import Unauthorized
 from provisioner.installer import Installer
-from provisioner.web import ctx
+from provisioner.web.context import ctx
 
 bp = Blueprint("agent", __name__, url_prefix="/agent")
 

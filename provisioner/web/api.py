@@ -17,8 +17,8 @@ from provisioner.domain import Node, Role, mac_dashed, parse_enum
 from provisioner.errors import ValidationError
 from provisioner.service import Catalog
 from provisioner.views import event_view, node_view, profile_view, token_view
-from provisioner.web import ctx
 from provisioner.web.auth import require_token
+from provisioner.web.context import ctx
 from provisioner.web.openapi import openapi_document
 from pxelinux.render import ipxe_script, pxelinux_config
 

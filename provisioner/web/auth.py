@@ -6,7 +6,7 @@ from flask import g, request
 
 from provisioner.domain import Role
 from provisioner.errors import Forbidden, Unauthorized
-from provisioner.web import ctx
+from provisioner.web.context import ctx
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -18,7 +18,7 @@ from werkzeug.wsgi import wrap_file
 from provisioner.bootlog import BootLog
 from provisioner.domain import normalize_mac
 from provisioner.errors import ValidationError
-from provisioner.web import ctx
+from provisioner.web.context import ctx
 from tftp import routes
 
 log = logging.getLogger("provisioner.boot")

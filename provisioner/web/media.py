@@ -34,7 +34,7 @@ from media.layout import DIGEST_DIR_RE
 from media.ranges import Plan, Validators, evaluate, multipart_layout
 from media.storage import MediaDirs
 from provisioner.errors import ValidationError
-from provisioner.web import ctx
+from provisioner.web.context import ctx
 from provisioner.web.errors import error_response
 
 bp = Blueprint("media", __name__, url_prefix="/media")

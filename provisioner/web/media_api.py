@@ -24,9 +24,9 @@ from provisioner.domain import Release, parse_release_ref
 from provisioner.errors import ProvisionerError, ValidationError
 from provisioner.media_library import MediaLibrary, Stored
 from provisioner.views import bundle_view, release_view
-from provisioner.web import ctx
 from provisioner.web.api import _body as json_body
 from provisioner.web.auth import require_token
+from provisioner.web.context import ctx
 from provisioner.web.errors import error_response
 
 bp = Blueprint("media_api", __name__, url_prefix="/api/v1")
