@@ -14,6 +14,7 @@ lint:
 
 typecheck:
 	.venv/bin/mypy
+	.venv/bin/mypy --follow-imports=silent tests/support/fakes.py tests/unit/test_web_store_fakes.py
 
 fmt:
 	.venv/bin/ruff format .
