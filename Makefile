@@ -17,6 +17,7 @@ layers:
 
 typecheck:
 	.venv/bin/mypy
+	.venv/bin/mypy --follow-imports=silent tests/support/fakes.py tests/unit/test_web_store_fakes.py
 
 fmt:
 	.venv/bin/ruff format .

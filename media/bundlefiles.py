@@ -21,7 +21,7 @@ import struct
 
 from media.diskimage import HEAD_BYTES, TAIL_BYTES, DiskImageError, check_qcow2, detect_format
 from provisioner.domain import BUNDLE_KINDS as KINDS
-from provisioner.errors import ValidationError
+from provisioner.errors import CodecError
 
 __all__ = ["HEAD_BYTES", "KINDS", "TAIL_BYTES", "BundleFileError", "check_bundle_file"]
 
@@ -38,7 +38,7 @@ _IMAGE_CLAIMS = {
 }
 
 
-class BundleFileError(ValidationError):
+class BundleFileError(CodecError):
     """A bundle file that is not what it claims to be; the message says why."""
 
 
@@ -73,8 +73,10 @@ def check_iso(head: bytes, size: int, field: str = "iso") -> None:
         kind, ident, version = head[at], head[at + 1 : at + 6], head[at + 6]
         if ident != b"CD001" or version != 1:
             if i == 0:
-                raise BundleFileError(field, "is not an ISO 9660 image (no CD001 at sector 16)")
-            raise BundleFileError(field, f"has a broken volume descriptor at sector {16 + i}")
+                raise BundleFileError(
+                    field, "is not an ISO 9660 image (no CD001 at sector 16)", at + 1
+                )
+            raise BundleFileError(field, f"has a broken volume descriptor at sector {16 + i}", at)
         if kind == 1 and primary is None:
             primary = at
         if kind == 255:

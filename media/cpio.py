@@ -10,14 +10,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from provisioner.errors import CodecError
+
 S_IFDIR = 0o040000
 S_IFREG = 0o100000
 S_IFLNK = 0o120000
 TRAILER = "TRAILER!!!"
 
 
-class CpioError(ValueError):
-    """An entry that cannot be archived."""
+class CpioError(CodecError):
+    """An entry that cannot be archived; ``offset`` is where its member would
+    have started in the archive (this module writes, it reads no input)."""
+
+    def __init__(self, message: str, offset: int | None = None) -> None:
+        super().__init__("cpio", message, offset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +70,9 @@ def archive(entries: Iterable[Entry]) -> bytes:
     out = bytearray()
     for ino, entry in enumerate(items, start=1):
         if not entry.path or entry.path.startswith("/") or ".." in entry.path.split("/"):
-            raise CpioError(f"bad path {entry.path!r}")
+            raise CpioError(f"bad path {entry.path!r}", len(out))
         if entry.path in seen:
-            raise CpioError(f"{entry.path!r} appears twice")
+            raise CpioError(f"{entry.path!r} appears twice", len(out))
         seen.add(entry.path)
         out += _member(ino, entry)
     out += _member(0, Entry(TRAILER, 0))

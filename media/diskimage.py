@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from provisioner.errors import ValidationError
+from provisioner.errors import CodecError
 
 QCOW_MAGIC = b"QFI\xfb"
 #: How much of the file's start and end :func:`detect_format` and
@@ -53,7 +53,7 @@ _REFUSED_MAGICS: tuple[tuple[int, bytes, str], ...] = (
 _REFUSED_TAILS: tuple[tuple[bytes, str], ...] = ((b"conectix", "VHD"), (b"koly", "DMG"))
 
 
-class DiskImageError(ValidationError):
+class DiskImageError(CodecError):
     """A disk image we will not hand out; the message says why."""
 
 
@@ -103,9 +103,11 @@ def check_qcow2(head: bytes, file_size: int, field: str = "file") -> Qcow2Info:
         _snapshots_offset,
     ) = _V2_HEADER.unpack_from(head)
     if magic != QCOW_MAGIC:
-        raise DiskImageError(field, "is not a qcow2 image")
+        raise DiskImageError(field, "is not a qcow2 image", 0)
     if version not in (2, 3):
-        raise DiskImageError(field, f"is qcow version {version}; only qcow2 (2 or 3) is accepted")
+        raise DiskImageError(
+            field, f"is qcow version {version}; only qcow2 (2 or 3) is accepted", 4
+        )
     if backing_offset:
         name = _text(head, backing_offset, min(backing_size, 1023))
         raise DiskImageError(
@@ -114,7 +116,7 @@ def check_qcow2(head: bytes, file_size: int, field: str = "file") -> Qcow2Info:
             "file too. Flatten it first: qemu-img convert -O qcow2 IN OUT",
         )
     if not 9 <= cluster_bits <= 21:
-        raise DiskImageError(field, f"has a bad cluster size (2^{cluster_bits})")
+        raise DiskImageError(field, f"has a bad cluster size (2^{cluster_bits})", 20)
     cluster_size = 1 << cluster_bits
     if crypt_method:
         raise DiskImageError(field, "is an encrypted qcow2; the installer has no key for it")

@@ -33,14 +33,20 @@ import struct
 import uuid
 from dataclasses import dataclass
 
+from provisioner.errors import CodecError
+
 SECTOR = 512
 STATE_COPY_OFFSETS = (0, 64 * 1024)
 STATE_BLOCK = 4096
 MAGIC = "PROVISIONER-STATE 1"
 
 
-class LayoutError(ValueError):
-    """The bytes are not the layout this module reads."""
+class LayoutError(CodecError):
+    """The bytes are not the layout this module reads; ``offset`` is where in
+    them reading gave up."""
+
+    def __init__(self, message: str, offset: int | None = None) -> None:
+        super().__init__("disk", message, offset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,14 +71,14 @@ def parse_gpt(head: bytes) -> list[Partition]:
     """Partitions from the first sectors of a disk (protective MBR, GPT header at
     LBA 1, entries after it; 34 sectors hold a standard table)."""
     if len(head) < 2 * SECTOR:
-        raise LayoutError("too short for a GPT header")
+        raise LayoutError("too short for a GPT header", len(head))
     hdr = head[SECTOR : 2 * SECTOR]
     if hdr[:8] != b"EFI PART":
-        raise LayoutError("no GPT header at LBA 1")
+        raise LayoutError("no GPT header at LBA 1", SECTOR)
     entries_lba, count, size = struct.unpack_from("<QII", hdr, 72)
     start = entries_lba * SECTOR
     if size < 128 or start + count * size > len(head):
-        raise LayoutError("partition entries lie outside the bytes given")
+        raise LayoutError("partition entries lie outside the bytes given", SECTOR + 72)
     parts = []
     for i in range(count):
         raw = head[start + i * size : start + (i + 1) * size]

@@ -1,4 +1,5 @@
-"""Upload errors: each names its cause, each maps to its own HTTP status.
+"""Upload errors: each names its cause; the HTTP edge gives each its own status
+(the table ``STATUS`` in :mod:`provisioner.web.errors`).
 
 =======================  ======  ===============================================
 exception                status  when
@@ -9,10 +10,11 @@ OffsetMismatch           409     a chunk does not start where the upload stands
 UploadBusy               409     another request is writing the same upload
 IncompleteBody           400     the client sent fewer bytes than it announced
 ChecksumMismatch         422     the bytes do not have the declared sha256
+LengthRequired           411     neither Content-Length nor chunked encoding
 =======================  ======  ===============================================
 
 Format errors (squashfs, ISO, qcow2, ...) are ``ValidationError`` subclasses of
-their own pure modules (422).
+their own pure modules (``CodecError``, 422).
 """
 
 from __future__ import annotations
@@ -21,19 +23,17 @@ from provisioner.errors import Conflict, ProvisionerError, ValidationError
 
 
 class TooLarge(ProvisionerError):
-    status = 413
     code = "too_large"
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, str | int]:
         return {**super().to_dict(), "field": self.field}
 
 
 class InsufficientStorage(ProvisionerError):
-    status = 507
     code = "insufficient_storage"
 
 
@@ -50,7 +50,6 @@ class UploadBusy(Conflict):
 
 
 class IncompleteBody(ProvisionerError):
-    status = 400
     code = "incomplete_body"
 
     def __init__(self, message: str, offset: int) -> None:
@@ -64,3 +63,9 @@ class ChecksumMismatch(ValidationError):
             "sha256",
             f"the upload's sha256 is {actual}, not the declared {declared}; nothing was stored",
         )
+
+
+class LengthRequired(ProvisionerError):
+    """An upload with neither a Content-Length nor chunked encoding."""
+
+    code = "length_required"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from provisioner.errors import ValidationError
+from provisioner.errors import CodecError
 
 SUPERBLOCK_SIZE = 96
 MAGIC = b"hsqs"
@@ -34,8 +34,9 @@ _LAYOUT = struct.Struct("<4sIIIIHHHHHHQQQQQQQQ")
 assert _LAYOUT.size == SUPERBLOCK_SIZE
 
 
-class SquashfsError(ValidationError):
-    """Not a squashfs 4.0 image we can install; the message says why."""
+class SquashfsError(CodecError):
+    """Not a squashfs 4.0 image we can install; the message says why and
+    ``offset`` which superblock field is wrong."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,9 @@ def parse_superblock(head: bytes, file_size: int, field: str = "file") -> Superb
     """
     if file_size < SUPERBLOCK_SIZE or len(head) < SUPERBLOCK_SIZE:
         raise SquashfsError(
-            field, f"is {file_size} bytes, too short for a squashfs superblock (96 bytes)"
+            field,
+            f"is {file_size} bytes, too short for a squashfs superblock (96 bytes)",
+            min(file_size, len(head)),
         )
     (
         magic,
@@ -89,47 +92,51 @@ def parse_superblock(head: bytes, file_size: int, field: str = "file") -> Superb
     ) = _LAYOUT.unpack_from(head)
     if magic != MAGIC:
         if magic == _BIG_ENDIAN_MAGIC:
-            raise SquashfsError(field, "is a big-endian squashfs (before 4.0); rebuild it")
-        raise SquashfsError(field, f"is not a squashfs image (magic {magic!r}, expected {MAGIC!r})")
+            raise SquashfsError(field, "is a big-endian squashfs (before 4.0); rebuild it", 0)
+        raise SquashfsError(
+            field, f"is not a squashfs image (magic {magic!r}, expected {MAGIC!r})", 0
+        )
     if (major, minor) != (4, 0):
         raise SquashfsError(
-            field, f"is squashfs {major}.{minor}; only squashfs 4.0 can be installed"
+            field, f"is squashfs {major}.{minor}; only squashfs 4.0 can be installed", 28
         )
     if compression not in COMPRESSORS:
-        raise SquashfsError(field, f"uses an unknown compressor (id {compression})")
+        raise SquashfsError(field, f"uses an unknown compressor (id {compression})", 20)
     if not MIN_BLOCK_LOG <= block_log <= MAX_BLOCK_LOG or block_size != 1 << block_log:
         raise SquashfsError(
             field,
             f"has a bad block size {block_size} (block_log {block_log}); "
             "it must be a power of two from 4 KiB to 1 MiB",
+            12 if MIN_BLOCK_LOG <= block_log <= MAX_BLOCK_LOG else 22,
         )
     if bytes_used < SUPERBLOCK_SIZE:
-        raise SquashfsError(field, f"says it uses only {bytes_used} bytes")
+        raise SquashfsError(field, f"says it uses only {bytes_used} bytes", 40)
     if bytes_used > file_size:
         raise SquashfsError(
             field,
             f"is truncated: the superblock says {bytes_used} bytes are used, "
             f"the file has {file_size}",
+            40,
         )
-    required = {
-        "inode table": inode_table,
-        "directory table": directory_table,
-        "id table": id_table,
+    required = {  # name: (start, where the superblock says it)
+        "inode table": (inode_table, 64),
+        "directory table": (directory_table, 72),
+        "id table": (id_table, 48),
     }
     optional = {
-        "xattr table": xattr_table,
-        "fragment table": fragment_table,
-        "export table": export_table,
+        "xattr table": (xattr_table, 56),
+        "fragment table": (fragment_table, 80),
+        "export table": (export_table, 88),
     }
-    for name, start in [*required.items(), *optional.items()]:
+    for name, (start, at) in [*required.items(), *optional.items()]:
         if name in optional and start == ABSENT:
             continue
         if not SUPERBLOCK_SIZE <= start < bytes_used:
             raise SquashfsError(
-                field, f"is corrupt: its {name} starts at {start}, outside the image"
+                field, f"is corrupt: its {name} starts at {start}, outside the image", at
             )
     if not inode_table < directory_table:
-        raise SquashfsError(field, "is corrupt: the directory table starts before the inodes")
+        raise SquashfsError(field, "is corrupt: the directory table starts before the inodes", 72)
     return Superblock(
         inodes=inodes,
         mkfs_time=mkfs_time,

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from provisioner.errors import ValidationError
+from provisioner.errors import CodecError
 
 WordKind = Literal["option", "flag", "kernel"]
 
@@ -63,7 +63,7 @@ FLAG_KEYS = frozenset({"auto"})
 KNOWN_KEYS = IPV4_KEYS | FILE_KEYS | FLAG_KEYS | {"keyboard", "lang"}
 
 
-class OptionError(ValidationError):
+class OptionError(CodecError):
     """A word or value that is not valid dot-options; ``field`` names it."""
 
 

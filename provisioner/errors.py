@@ -1,23 +1,32 @@
 """The exception tree of the service, and nothing else.
 
-Every error the domain raises is a :class:`ProvisionerError`. Each boundary maps
-these to its own vocabulary and never lets anything else escape for bad input:
+Every error the domain raises is a :class:`ProvisionerError`: a message and a
+stable machine-readable ``code``. The exceptions know nothing of HTTP or exit
+codes; each boundary maps them to its own vocabulary (the most specific class
+wins) and never lets anything else escape for bad input:
 
 =====================  ===========  ==========================================
 exception              HTTP status  CLI
 =====================  ===========  ==========================================
 ValidationError        422          message with the field named, exit 2
+  CodecError           422          message with the field named, exit 2
 NotFound               404          message, exit 1
 Conflict               409          message, exit 1
 Unauthorized           401          (API only)
 Forbidden              403          (API only)
-ConfigError            (start-up)   message naming the source, exit 2
+ConfigError            500          message naming the source, exit 2
 StoreError             503          message, exit 1
 =====================  ===========  ==========================================
 
-Codecs (dot-options, pxelinux, DHCP, TFTP, squashfs) raise subclasses of
-:class:`ValidationError` or their own codec error; daemons translate those into
-protocol errors or dropped packets.
+The HTTP column is the table ``STATUS`` in :mod:`provisioner.web.errors` (it
+also maps the upload errors of :mod:`media.errors`); the CLI column is
+:func:`provisioner.cli._fail`.
+
+Codecs (DHCP, TFTP, squashfs, qcow2/ISO, cpio, GPT, DNS wire, dot-options)
+raise subclasses of :class:`CodecError`, which carries the byte ``offset`` where
+decoding failed when the decoder knows it. Daemons translate it at their
+boundary: TFTP answers an error packet, DHCP drops the packet with a log line
+naming the offset, DNS answers FORMERR; over HTTP it is a 422.
 """
 
 from __future__ import annotations
@@ -26,21 +35,19 @@ from __future__ import annotations
 class ProvisionerError(Exception):
     """Base class of every error the service raises on purpose."""
 
-    status = 500
     code = "error"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, str | int]:
         return {"code": self.code, "message": self.message}
 
 
 class ValidationError(ProvisionerError):
     """Input that cannot be accepted; ``field`` names what was wrong."""
 
-    status = 422
     code = "invalid"
 
     def __init__(self, field: str, message: str) -> None:
@@ -48,12 +55,29 @@ class ValidationError(ProvisionerError):
         self.field = field
         self.detail = message
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, str | int]:
         return {"code": self.code, "field": self.field, "message": self.message}
 
 
+class CodecError(ValidationError):
+    """Bytes a codec cannot decode (or values it cannot encode).
+
+    ``offset`` is the position in the input where decoding failed, when the
+    decoder knows it; the message then ends with ``(byte N)``.
+    """
+
+    def __init__(self, field: str, message: str, offset: int | None = None) -> None:
+        super().__init__(field, message if offset is None else f"{message} (byte {offset})")
+        self.offset = offset
+
+    def to_dict(self) -> dict[str, str | int]:
+        body = super().to_dict()
+        if self.offset is not None:
+            body["offset"] = self.offset
+        return body
+
+
 class NotFound(ProvisionerError):
-    status = 404
     code = "not_found"
 
     def __init__(self, kind: str, key: str) -> None:
@@ -65,17 +89,14 @@ class NotFound(ProvisionerError):
 class Conflict(ProvisionerError):
     """The request is valid but collides with what is stored."""
 
-    status = 409
     code = "conflict"
 
 
 class Unauthorized(ProvisionerError):
-    status = 401
     code = "unauthorized"
 
 
 class Forbidden(ProvisionerError):
-    status = 403
     code = "forbidden"
 
 
@@ -92,5 +113,4 @@ class ConfigError(ProvisionerError):
 class StoreError(ProvisionerError):
     """The database is unavailable or not migrated."""
 
-    status = 503
     code = "store_unavailable"

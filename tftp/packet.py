@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from provisioner.errors import CodecError
+
 
 class Opcode(IntEnum):
     RRQ = 1
@@ -39,13 +41,18 @@ class ErrorCode(IntEnum):
     OPTION_REFUSED = 8  # RFC 2347; UEFI firmware sends it after a tsize probe
 
 
-class PacketError(Exception):
-    """A datagram that is not a valid TFTP packet. ``code`` is what to answer."""
+class PacketError(CodecError):
+    """A datagram that is not a valid TFTP packet. ``error_code`` is what to
+    answer; ``offset`` is the byte of the datagram where decoding gave up."""
 
-    def __init__(self, message: str, code: ErrorCode = ErrorCode.ILLEGAL_OPERATION) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
+    def __init__(
+        self,
+        message: str,
+        code: ErrorCode = ErrorCode.ILLEGAL_OPERATION,
+        offset: int | None = None,
+    ) -> None:
+        super().__init__("tftp", message, offset)
+        self.error_code = code
 
 
 #: Largest packet we ever accept or send: 4-byte header + the largest blksize.
@@ -88,65 +95,76 @@ class OptionAck:
 Packet = Request | Data | Ack | Error | OptionAck
 
 
-def _cstrings(body: bytes, what: str) -> list[bytes]:
+def _cstrings(body: bytes, base: int, what: str) -> tuple[list[bytes], list[int]]:
+    """The NUL-terminated fields of ``body`` and where each starts in the datagram
+    (``body`` starts at byte ``base``)."""
     if not body.endswith(b"\0"):
-        raise PacketError(f"{what}: last field is not NUL-terminated")
-    return body[:-1].split(b"\0")
+        raise PacketError(f"{what}: last field is not NUL-terminated", offset=base + len(body))
+    parts = body[:-1].split(b"\0")
+    starts, at = [], base
+    for part in parts:
+        starts.append(at)
+        at += len(part) + 1
+    return parts, starts
 
 
-def _ascii(raw: bytes, what: str) -> str:
+def _ascii(raw: bytes, what: str, at: int) -> str:
     try:
         return raw.decode("ascii")
-    except UnicodeDecodeError:
-        raise PacketError(f"{what} is not ASCII") from None
+    except UnicodeDecodeError as exc:
+        raise PacketError(f"{what} is not ASCII", offset=at + exc.start) from None
 
 
-def _options(parts: list[bytes], what: str) -> dict[str, str]:
+def _options(parts: list[bytes], starts: list[int], what: str) -> dict[str, str]:
     if len(parts) % 2:
-        raise PacketError(f"{what}: option {parts[-1]!r} has no value", ErrorCode.OPTION_REFUSED)
+        raise PacketError(
+            f"{what}: option {parts[-1]!r} has no value", ErrorCode.OPTION_REFUSED, starts[-1]
+        )
     options: dict[str, str] = {}
     for i in range(0, len(parts), 2):
-        name = _ascii(parts[i], "option name").lower()
+        name = _ascii(parts[i], "option name", starts[i]).lower()
         if not name:
-            raise PacketError(f"{what}: empty option name", ErrorCode.OPTION_REFUSED)
+            raise PacketError(f"{what}: empty option name", ErrorCode.OPTION_REFUSED, starts[i])
         if name in options:
-            raise PacketError(f"{what}: option {name} given twice", ErrorCode.OPTION_REFUSED)
-        options[name] = _ascii(parts[i + 1], f"value of option {name}")
+            raise PacketError(
+                f"{what}: option {name} given twice", ErrorCode.OPTION_REFUSED, starts[i]
+            )
+        options[name] = _ascii(parts[i + 1], f"value of option {name}", starts[i + 1])
     return options
 
 
 def decode(datagram: bytes) -> Packet:
     """Parse one datagram; raises :class:`PacketError` only."""
     if len(datagram) < 4:
-        raise PacketError(f"packet of {len(datagram)} bytes is too short")
+        raise PacketError(f"packet of {len(datagram)} bytes is too short", offset=len(datagram))
     if len(datagram) > MAX_PACKET:
-        raise PacketError(f"packet of {len(datagram)} bytes is too long")
+        raise PacketError(f"packet of {len(datagram)} bytes is too long", offset=MAX_PACKET)
     raw_op, body = int.from_bytes(datagram[:2], "big"), datagram[2:]
     try:
         op = Opcode(raw_op)
     except ValueError:
-        raise PacketError(f"unknown opcode {raw_op}") from None
+        raise PacketError(f"unknown opcode {raw_op}", offset=0) from None
     if op in (Opcode.RRQ, Opcode.WRQ):
-        parts = _cstrings(body, op.name)
+        parts, starts = _cstrings(body, 2, op.name)
         # some ROMs pad requests with NULs; an option may still have an empty value
         while len(parts) > 2 and not parts[-1] and (len(parts) % 2 or not parts[-2]):
             parts.pop()
         if len(parts) < 2 or not parts[0]:
-            raise PacketError(f"{op.name} without a file name or mode")
-        mode = _ascii(parts[1], "mode").lower()
+            raise PacketError(f"{op.name} without a file name or mode", offset=2)
+        mode = _ascii(parts[1], "mode", starts[1]).lower()
         name = parts[0].decode("utf-8", "surrogateescape")
-        return Request(op, name, mode, _options(parts[2:], op.name))
+        return Request(op, name, mode, _options(parts[2:], starts[2 : len(parts)], op.name))
     if op is Opcode.DATA:
         return Data(int.from_bytes(body[:2], "big"), bytes(body[2:]))
     if op is Opcode.ACK:
         if len(body) != 2:
-            raise PacketError(f"ACK of {len(datagram)} bytes")
+            raise PacketError(f"ACK of {len(datagram)} bytes", offset=4)
         return Ack(int.from_bytes(body, "big"))
     if op is Opcode.ERROR:  # lenient: a client's last word need not be well formed
         message = body[2:].split(b"\0", 1)[0].decode("utf-8", "replace")
         return Error(int.from_bytes(body[:2], "big"), message)
-    parts = _cstrings(body, "OACK")
-    return OptionAck(_options(parts, "OACK"))
+    parts, starts = _cstrings(body, 2, "OACK")
+    return OptionAck(_options(parts, starts, "OACK"))
 
 
 def _z(text: str) -> bytes:

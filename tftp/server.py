@@ -141,9 +141,9 @@ class TftpServer:
         try:
             pkt = packet.decode(data)
         except PacketError as exc:
-            log.info("TFTP bad packet from %s:%d: %s", *client, exc.message)
+            log.info("TFTP bad packet from %s:%d: %s", *client, exc.detail)
             if not data.startswith(b"\0\5"):  # never answer an ERROR
-                self._reply_error(client, exc.code, exc.message)
+                self._reply_error(client, exc.error_code, exc.detail)
             return
         if not isinstance(pkt, Request):
             if not isinstance(pkt, packet.Error):

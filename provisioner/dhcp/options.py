@@ -14,12 +14,12 @@ from enum import IntEnum
 from ipaddress import IPv4Address
 from typing import Final, TypeVar
 
-from provisioner.errors import ValidationError
+from provisioner.errors import CodecError
 
 T = TypeVar("T")
 
 
-class DhcpPacketError(ValidationError):
+class DhcpPacketError(CodecError):
     """A DHCP packet (or one of its options) that cannot be decoded or encoded.
 
     ``offset`` is the byte position where decoding gave up, when known. The
@@ -27,9 +27,7 @@ class DhcpPacketError(ValidationError):
     """
 
     def __init__(self, message: str, offset: int | None = None) -> None:
-        where = f" (byte {offset})" if offset is not None else ""
-        super().__init__("dhcp", message + where)
-        self.offset = offset
+        super().__init__("dhcp", message, offset)
 
 
 class Opt:

@@ -10,6 +10,7 @@ server may forward for this client) or REFUSED: never an open resolver.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from dnslib import (
@@ -22,11 +23,13 @@ from dnslib import (
     RR,
     SOA,
     A,
+    DNSError,
     DNSHeader,
     DNSRecord,
 )
 
 from provisioner.dns.zone import Record, Snapshot, lookup, normalize
+from provisioner.errors import CodecError
 
 UDP_PLAIN = 512
 CLASS_IN, CLASS_ANY = 1, 255
@@ -52,10 +55,34 @@ def _header_only(data: bytes, rcode: int) -> bytes | None:
     return data[:2] + bytes([0x80 | opcode << 3 | rd, rcode]) + bytes(8)
 
 
-def _parse(data: bytes) -> DNSRecord | None:
+class DnsWireError(CodecError):
+    """A DNS message that cannot be decoded; ``offset`` is where dnslib gave up."""
+
+    def __init__(self, message: str, offset: int | None = None) -> None:
+        super().__init__("dns", message, offset)
+
+
+_OFFSET = re.compile(r"\[offset=(\d+)\]")
+
+
+def decode(data: bytes) -> DNSRecord:
+    """One DNS message; raises :class:`DnsWireError` only.
+
+    dnslib writes the offset into the text of its ``DNSError`` (the innermost
+    ``[offset=N]`` is the most precise one)."""
     try:
         return DNSRecord.parse(data)
-    except Exception:  # dnslib is not ours: whatever it raises means "malformed"
+    except DNSError as exc:
+        found = _OFFSET.findall(str(exc))
+        raise DnsWireError(str(exc), int(found[-1]) if found else None) from None
+    except Exception as exc:  # dnslib is not ours: whatever else it raises means "malformed"
+        raise DnsWireError(f"{type(exc).__name__}: {exc}") from None
+
+
+def _parse(data: bytes) -> DNSRecord | None:
+    try:
+        return decode(data)
+    except DnsWireError:  # the caller answers FORMERR or drops the message
         return None
 
 

@@ -17,17 +17,17 @@ from typing import Any, BinaryIO
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
-from media.errors import IncompleteBody, OffsetMismatch
+from media.errors import IncompleteBody, LengthRequired, OffsetMismatch
 from media.layout import media_base_url, media_url, release_relpath
 from media.uploads import Session
 from provisioner.domain import Release, parse_release_ref
-from provisioner.errors import ProvisionerError, ValidationError
+from provisioner.errors import ValidationError
 from provisioner.media_library import MediaLibrary, Stored
 from provisioner.views import bundle_view, release_view
 from provisioner.web.api import _body as json_body
 from provisioner.web.auth import require_token
 from provisioner.web.context import ctx
-from provisioner.web.errors import error_response
+from provisioner.web.errors import domain_error_response
 
 bp = Blueprint("media_api", __name__, url_prefix="/api/v1")
 bp.before_request(require_token)
@@ -37,11 +37,6 @@ EXTENSION = "provisioner.media"
 #: (the part received so far is kept; the client resumes)
 IDLE_TIMEOUT = 120
 _CONTENT_RANGE = re.compile(r"bytes (?:(\d+)-(\d+)|\*)/(\d+|\*)\Z")
-
-
-class LengthRequired(ProvisionerError):
-    status = 411
-    code = "length_required"
 
 
 def init_app(app: Flask) -> None:
@@ -97,7 +92,7 @@ def _upload_body() -> Iterator[tuple[BinaryIO, int | None]]:
 @bp.errorhandler(OffsetMismatch)
 @bp.errorhandler(IncompleteBody)
 def _with_offset(exc: OffsetMismatch | IncompleteBody) -> Response:
-    resp = error_response(exc.status, exc.to_dict())
+    resp = domain_error_response(exc)
     resp.headers["Upload-Offset"] = str(exc.offset)
     return resp
 

@@ -164,6 +164,15 @@ def test_bad_requests_get_the_right_error_and_the_next_client_is_served(
             assert c.fetch("f513") == (boot / "f513").read_bytes()
 
 
+def test_a_malformed_request_is_answered_with_the_byte_where_decoding_failed(
+    tmp_path: Path, boot: Path
+) -> None:
+    with serving(settings_for(tmp_path)) as server, RawClient(server.address) as c:
+        c.send_raw(b"\x00\x01f3000\x00oct\xffet\x00")  # the 0xff is byte 11
+        pkt, _ = c.recv()
+        assert pkt == Error(ErrorCode.ILLEGAL_OPERATION, "mode is not ASCII (byte 11)")
+
+
 def test_truncated_packets_and_client_errors_are_dropped_silently(
     tmp_path: Path, boot: Path
 ) -> None:

@@ -101,7 +101,7 @@ def test_malformed_packets_raise_packet_error_with_the_code_to_answer(
 ) -> None:
     with pytest.raises(PacketError) as info:
         decode(wire)
-    assert info.value.code == code
+    assert info.value.error_code == code
 
 
 @given(st.binary(max_size=600))
