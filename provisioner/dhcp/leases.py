@@ -93,8 +93,55 @@ class Snapshot:
         return key if self.reserved.get(key) == mac else None
 
 
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Set ``ip`` aside for ``mac`` until ``until`` (an OFFER); ``cursor``: where
+    the next search of the pool starts, when the address came from that search."""
+
+    mac: str
+    ip: int
+    until: float
+    cursor: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Bind:
+    """Record ``lease`` (an ACK)."""
+
+    lease: Lease
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    ip: int
+    mac: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decline:
+    """The client found ``ip`` in use: nobody gets it until ``until``."""
+
+    ip: int
+    mac: str
+    until: float
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetOffer:
+    """``mac`` chose another server."""
+
+    mac: str
+
+
+#: what the policy decides to do to the table; :meth:`LeaseTable.apply` does it
+Change = Hold | Bind | Release | Decline | ForgetOffer
+
+
 class LeaseTable:
     """Leases, offers in flight and declined addresses, in memory.
+
+    The policy only asks it questions (:meth:`assignable`, :meth:`choose`, ...)
+    and returns a :data:`Change`; the daemon hands that to :meth:`apply`.
 
     Addresses are ints inside; ``now`` is always passed in (seconds since the
     epoch) so the table never reads a clock.
@@ -159,27 +206,28 @@ class LeaseTable:
     def offer(
         self, mac: str, snap: Snapshot, requested: int | None, now: float, hold: float
     ) -> int | None:
-        """Pick an address for ``mac`` and set it aside for ``hold`` seconds:
-        its reservation, else its current lease or pending offer, else the
-        address it asks for, else the next free one in the pool."""
-        ip = self._choose(mac, snap, requested, now)
-        if ip is not None:
-            old = self._hold_of.get(mac)
-            if old is not None and old != ip:
-                self._holds.pop(old, None)
-            self._holds[ip] = (mac, now + hold)
-            self._hold_of[mac] = ip
-            self._hold_queue.append((now + hold, ip))
-        return ip
+        """:meth:`choose` an address for ``mac`` and set it aside for ``hold`` seconds."""
+        change = self.choose(mac, snap, requested, now, hold)
+        if change is None:
+            return None
+        self.apply(change)
+        return change.ip
 
-    def _choose(self, mac: str, snap: Snapshot, requested: int | None, now: float) -> int | None:
+    def choose(
+        self, mac: str, snap: Snapshot, requested: int | None, now: float, hold: float
+    ) -> Hold | None:
+        """The address to offer ``mac`` (changes nothing): its reservation, else
+        its current lease or pending offer, else the address it asks for, else the
+        next free one in the pool."""
         reserved = snap.reservation(mac)
         if reserved is not None:
-            return reserved if self.assignable(reserved, mac, snap, now) else None
+            ok = self.assignable(reserved, mac, snap, now)
+            return Hold(mac, reserved, now + hold) if ok else None
         for candidate in (self._by_mac.get(mac), self._hold_of.get(mac), requested):
             if candidate is not None and self.assignable(candidate, mac, snap, now):
-                return candidate
-        return self._next_free(mac, snap, now)
+                return Hold(mac, candidate, now + hold)
+        ip = self._next_free(mac, snap, now)
+        return None if ip is None else Hold(mac, ip, now + hold, cursor=ip + 1)
 
     def _next_free(self, mac: str, snap: Snapshot, now: float) -> int | None:
         size = self.last - self.first + 1
@@ -188,28 +236,54 @@ class LeaseTable:
             if ip > self.last:
                 ip = self.first
             if ip not in self._by_ip and self.assignable(ip, mac, snap, now):
-                self._cursor = ip + 1
                 return ip
             ip += 1
         # second round: addresses whose lease has run out
         for ip in range(self.first, self.last + 1):
             if self.assignable(ip, mac, snap, now):
-                self._cursor = ip + 1
                 return ip
         return None
+
+    def apply(self, change: Change | None) -> None:
+        """Carry out what the policy decided (None: nothing)."""
+        match change:
+            case Hold(mac, ip, until, cursor):
+                old = self._hold_of.get(mac)
+                if old is not None and old != ip:
+                    self._holds.pop(old, None)
+                self._holds[ip] = (mac, until)
+                self._hold_of[mac] = ip
+                self._hold_queue.append((until, ip))
+                if cursor is not None:
+                    self._cursor = cursor
+            case Bind(lease):
+                self._bind(lease)
+            case Release(ip, mac):
+                self.release(ip, mac)
+            case Decline(ip, mac, until):
+                self._decline(ip, mac, until)
+            case ForgetOffer(mac):
+                self.forget_offer(mac)
+            case None:
+                pass
 
     # -- REQUEST, DECLINE, RELEASE ------------------------------------------------------------
     def bind(
         self, ip: int, mac: str, now: float, lease_time: int, hostname: str | None = None
     ) -> Lease:
         """Record the lease (the caller checked :meth:`assignable`)."""
+        lease = Lease(IPv4Address(ip), mac, now + lease_time, hostname)
+        self._bind(lease)
+        return lease
+
+    def _bind(self, lease: Lease) -> None:
+        ip, mac = int(lease.ip), lease.mac
         old_ip = self._by_mac.get(mac)
         if old_ip is not None and old_ip != ip:
             self._drop(old_ip)
         previous = self._by_ip.get(ip)
         if previous is not None and previous.mac != mac:
             self._by_mac.pop(previous.mac, None)
-        lease = Lease(IPv4Address(ip), mac, now + lease_time, hostname)
         self._by_ip[ip] = lease
         self._by_mac[mac] = ip
         self._changes[ip] = lease
@@ -217,7 +291,6 @@ class LeaseTable:
         if hold is not None:
             self._holds.pop(hold, None)
         self._holds.pop(ip, None)
-        return lease
 
     def _drop(self, ip: int) -> None:
         lease = self._by_ip.pop(ip, None)
@@ -235,10 +308,13 @@ class LeaseTable:
 
     def decline(self, ip: int, mac: str, now: float, backoff: float) -> None:
         """The client found ``ip`` in use: nobody gets it for ``backoff`` seconds."""
+        self._decline(ip, mac, now + backoff)
+
+    def _decline(self, ip: int, mac: str, until: float) -> None:
         lease = self._by_ip.get(ip)
         if lease is not None and lease.mac == mac:
             self._drop(ip)
-        self._declined[ip] = now + backoff
+        self._declined[ip] = until
         self.forget_offer(mac)
 
     def forget_offer(self, mac: str) -> None:

@@ -1,4 +1,6 @@
-"""DHCP policy: one request in, one reply (or nothing) out. Pure functions.
+"""DHCP policy: one request in, one reply (or nothing) out. Pure functions: the
+lease table is only asked questions; what to change in it comes back in the
+:class:`Result` (``change``), which the daemon applies (``LeaseTable.apply``).
 
 ``proxy`` mode (proxyDHCP, PXE 2.1): answers only network-boot clients, never
 hands out an address (``yiaddr`` stays 0.0.0.0), so the site's own DHCP server
@@ -23,12 +25,21 @@ offers) and ``HTTPClient``, which UEFI HTTP boot needs to see.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
 
 from provisioner.dhcp.boot import PXE_CLIENT, BootFile, boot_file
 from provisioner.dhcp.config import DhcpConfig
-from provisioner.dhcp.leases import LeaseTable, NodeNet, Snapshot
+from provisioner.dhcp.leases import (
+    Bind,
+    Change,
+    Decline,
+    ForgetOffer,
+    LeaseTable,
+    NodeNet,
+    Release,
+    Snapshot,
+)
 from provisioner.dhcp.options import (
     DISCOVERY_USE_BOOTFILE,
     MessageType,
@@ -37,6 +48,7 @@ from provisioner.dhcp.options import (
     addresses,
 )
 from provisioner.dhcp.packet import BOOTREPLY, BOOTREQUEST, ZERO, Packet
+from provisioner.domain import Lease
 
 DISCOVER = MessageType.DISCOVER
 OFFER = MessageType.OFFER
@@ -70,6 +82,8 @@ class Result:
     why: str = ""
     #: the why is worth a warning (e.g. the pool is exhausted)
     warn: bool = False
+    #: what to change in the lease table (the daemon applies it)
+    change: Change | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +95,9 @@ class State:
     table: LeaseTable
 
 
-def handle(req: Packet, port: int, source: tuple[str, int], state: State, now: float) -> Result:
-    """The whole policy: ``req`` arrived on ``port`` from ``source`` at ``now``."""
+def decide(req: Packet, port: int, source: tuple[str, int], state: State, now: float) -> Result:
+    """The whole policy: ``req`` arrived on ``port`` from ``source`` at ``now``.
+    Changes nothing: the lease change, if any, is ``Result.change``."""
     if req.op != BOOTREQUEST:
         return Result(why="not a request")
     kind = req.message_type
@@ -129,22 +144,24 @@ class _Exchange:
         mac = req.mac
         if kind == DISCOVER:
             wanted = req.requested_ip
-            ip = table.offer(
+            hold = table.choose(
                 mac, self.state.snap, int(wanted) if wanted else None, self.now, cfg.offer_hold
             )
-            if ip is None:
+            if hold is None:
                 return Result(why=f"no free address for {mac}", warn=True)
-            return self.reply(OFFER, IPv4Address(ip))
+            return replace(self.reply(OFFER, IPv4Address(hold.ip)), change=hold)
         if kind == REQUEST:
             return self.request()
         if kind == MessageType.DECLINE:
             if req.server_id == cfg.server_ip and req.requested_ip is not None:
-                table.decline(int(req.requested_ip), mac, self.now, cfg.lease_time)
-                return Result(why=f"{mac} declined {req.requested_ip}: set aside", warn=True)
+                return Result(
+                    why=f"{mac} declined {req.requested_ip}: set aside",
+                    warn=True,
+                    change=Decline(int(req.requested_ip), mac, self.now + cfg.lease_time),
+                )
             return Result(why="DECLINE for another server")
         if kind == MessageType.RELEASE:
-            table.release(int(req.ciaddr), mac)
-            return Result(why=f"{mac} released {req.ciaddr}")
+            return Result(why=f"{mac} released {req.ciaddr}", change=Release(int(req.ciaddr), mac))
         if kind == MessageType.INFORM:
             return self.reply(ACK, ZERO)
         return Result(why=f"{kind.name} is not for a server")
@@ -173,8 +190,7 @@ class _Exchange:
         mac = req.mac
         server_id = req.server_id
         if server_id is not None and server_id != cfg.server_ip:
-            table.forget_offer(mac)
-            return Result(why=f"{mac} chose server {server_id}")
+            return Result(why=f"{mac} chose server {server_id}", change=ForgetOffer(mac))
         wanted = req.requested_ip or (req.ciaddr if req.ciaddr != ZERO else None)
         if wanted is None:
             return Result(why="REQUEST names no address")
@@ -191,8 +207,8 @@ class _Exchange:
             and table.assignable(reserved, mac, snap, now)
         ):
             return _nak(req, cfg, f"{mac} has reservation {IPv4Address(reserved)}")
-        table.bind(ip, mac, now, cfg.lease_time, _safe_hostname(req.hostname))
-        return self.reply(ACK, wanted, lease=True)
+        lease = Lease(wanted, mac, now + cfg.lease_time, _safe_hostname(req.hostname))
+        return replace(self.reply(ACK, wanted, lease=True), change=Bind(lease))
 
 
 def _safe_hostname(name: str | None) -> str | None:

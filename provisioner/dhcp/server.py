@@ -45,9 +45,9 @@ from provisioner.dhcp.policy import (
     PXE_PORT,
     SERVER_PORT,
     State,
+    decide,
     describe_reply,
     describe_request,
-    handle,
 )
 from provisioner.errors import ConfigError
 
@@ -213,7 +213,8 @@ class DhcpServer:
             return
         try:
             request = parse(data)
-            result = handle(request, endpoint.port, source, state, self.clock())
+            result = decide(request, endpoint.port, source, state, self.clock())
+            state.table.apply(result.change)
             if result.reply is not None:
                 assert endpoint.transport is not None
                 endpoint.transport.sendto(result.reply.pack(), result.reply.to)

@@ -14,6 +14,7 @@ from subprocess import Popen
 from provisioner.config import load_settings
 from provisioner.db import open_store
 from provisioner.dhcp.packet import Packet, parse
+from provisioner.dhcp.policy import Result, State, decide
 from provisioner.service import Service
 from tests.support import netns
 from tests.support.pcap import Datagram, udp_datagrams
@@ -146,3 +147,11 @@ def replies_from(pcap: Path, server: str = netns.SERVER_IP) -> list[Packet]:
 
 def _from(pcap: Path, server: str) -> list[Datagram]:
     return [d for d in udp_datagrams(pcap) if d.src == server]
+
+
+def handle(req: Packet, port: int, source: tuple[str, int], state: State, now: float) -> Result:
+    """What the daemon does with one request: decide, then apply the lease change
+    (provisioner/dhcp/server.py does the same two steps)."""
+    result = decide(req, port, source, state, now)
+    state.table.apply(result.change)
+    return result

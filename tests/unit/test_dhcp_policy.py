@@ -16,10 +16,11 @@ from provisioner.dhcp.packet import Packet, parse
 from provisioner.dhcp.policy import (
     BROADCAST,
     State,
+    decide,
     describe_reply,
     describe_request,
-    handle,
 )
+from tests.support.dhcp import handle
 
 SERVER = IPv4Address("192.0.2.1")
 MAC = "52:54:00:c0:02:01"
@@ -398,3 +399,33 @@ def test_log_lines_name_the_step_the_mac_the_address_and_the_file() -> None:
     assert describe_reply(result.reply) == (
         f"DHCP OFFER {MAC} 192.0.2.50 file efi64/syslinux.efi to 255.255.255.255:68"
     )
+
+
+def test_deciding_changes_nothing_until_the_change_is_applied() -> None:
+    st = state(config("full"))
+    offer = decide(request(), 67, ("0.0.0.0", 68), st, NOW)
+    assert offer.reply is not None
+    assert offer.change is not None
+    assert st.table.leases() == []
+    assert st.table.take_changes() == ([], [])
+    # the same DISCOVER again gets the same address: nothing was set aside yet
+    assert decide(request(), 67, ("0.0.0.0", 68), st, NOW).change == offer.change
+    st.table.apply(offer.change)
+    ack = decide(
+        request(
+            MessageType.REQUEST,
+            options={
+                Opt.REQUESTED_IP: offer.reply.packet.yiaddr.packed,
+                Opt.SERVER_ID: SERVER.packed,
+            },
+        ),
+        67,
+        ("0.0.0.0", 68),
+        st,
+        NOW,
+    )
+    assert ack.change is not None
+    assert st.table.leases() == []
+    st.table.apply(ack.change)
+    [lease] = st.table.leases()
+    assert (lease.mac, lease.ip) == (MAC, offer.reply.packet.yiaddr)

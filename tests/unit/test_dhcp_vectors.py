@@ -14,7 +14,8 @@ from provisioner.dhcp.config import DhcpConfig
 from provisioner.dhcp.leases import LeaseTable, NodeNet, Snapshot
 from provisioner.dhcp.options import MessageType, Opt
 from provisioner.dhcp.packet import parse
-from provisioner.dhcp.policy import State, handle
+from provisioner.dhcp.policy import State
+from tests.support.dhcp import handle
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "dhcp"
 INDEX = json.loads((VECTORS / "vectors.json").read_text())
