@@ -9,9 +9,12 @@ Public entry points (what ``provisioner serve`` calls)::
     ...                       # server.address -> (host, port) actually bound
     await server.stop()       # closes the socket, cancels running transfers
 
-``boot_files`` is anything with ``pxelinux_file(name) -> str | None``
+``boot_files`` is anything with ``pxelinux_file(name, server_url) -> str | None``
 (:class:`provisioner.service.Service`); it is called in a worker thread, once per
-``pxelinux.cfg/`` request. ``None`` serves files only (no generated configs).
+``pxelinux.cfg/`` request, with the base URL the box is told
+(:func:`provisioner.bootnames.server_url`: ``settings.server_ip``, else the local
+address the request arrived on, with the HTTP port -- the same rule as over
+HTTP, so a file has the same bytes both ways). ``None`` serves files only.
 
 Rules: write requests are refused (ERROR 2); at most ``settings.tftp_max_sessions``
 transfers run at once (more get ERROR 0); every transfer has its own socket and
@@ -31,6 +34,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from provisioner import daemon
+from provisioner.bootnames import mac_from_config_name, server_url
 from provisioner.config import Settings
 from tftp import packet, routes
 from tftp.packet import ErrorCode, Limits, PacketError, Request
@@ -42,7 +46,7 @@ NETASCII_MAX = 16 * 1024 * 1024  # netascii is converted in memory
 
 
 class BootFiles(Protocol):
-    def pxelinux_file(self, name: str) -> str | None: ...
+    def pxelinux_file(self, name: str, server_url: str | None = None) -> str | None: ...
 
 
 #: ``observer(kind, filename, client ip, mac or None)`` for every transfer that starts;
@@ -81,6 +85,7 @@ class TftpServer:
         #: ``mac_for(ip)``: the box behind a client address, when DHCP told us (logs)
         self.mac_for = mac_for
         self.max_sessions = settings.tftp_max_sessions
+        self.server_ip, self.http_port = settings.server_ip, settings.http_host_port[1]
         self.sessions: dict[Address, tuple[Request, asyncio.Task[None]]] = {}
         self._sock: socket.socket | None = None
         self.address: Address = ("", 0)
@@ -170,8 +175,9 @@ class TftpServer:
             del self.sessions[client]
 
     # -- one transfer --------------------------------------------------------------------
-    async def _source(self, req: Request) -> Source | tuple[ErrorCode, str, str]:
-        """What to send, or (error code, message for the client, reason for the log)."""
+    async def _source(self, req: Request, local: str) -> Source | tuple[ErrorCode, str, str]:
+        """What to send, or (error code, message for the client, reason for the log);
+        ``local``: our address the request arrived on."""
         if req.mode not in packet.MODES:
             message = f"mode {req.mode!r} not supported"
             return ErrorCode.ILLEGAL_OPERATION, message, message
@@ -184,8 +190,9 @@ class TftpServer:
         if isinstance(route, routes.Generated):
             if self.boot_files is None:
                 return missing
+            url = server_url(self.server_ip, self.http_port, local_ip=local)
             text = await asyncio.get_running_loop().run_in_executor(
-                None, self.boot_files.pxelinux_file, route.config
+                None, self.boot_files.pxelinux_file, route.config, url
             )
             if text is None:
                 return missing
@@ -220,9 +227,9 @@ class TftpServer:
 
     async def _serve(self, req: Request, client: Address, local: str) -> None:
         ip = client[0]
-        mac = routes.mac_in_name(req.filename) or (self.mac_for(ip) if self.mac_for else None)
+        mac = mac_from_config_name(req.filename) or (self.mac_for(ip) if self.mac_for else None)
         try:
-            got = await self._source(req)
+            got = await self._source(req, local)
         except Exception:  # the store failed (or a bug): this request fails, not the server
             log.exception("TFTP RRQ %s from %s failed", req.filename, ip)
             got = ErrorCode.NOT_DEFINED, "internal error", "internal error"
