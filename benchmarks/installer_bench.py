@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from provisioner.bootnames import config_name
 from provisioner.config import load_settings
 from provisioner.installer import Installer
 from provisioner.service import Service
@@ -85,7 +86,7 @@ def _snapshot_for_standin(il: InstallerLab, vms: list[Vm], root: Path) -> None:
         os.link(il.data / "boot" / name, tftp / name)
     installer = Installer(service)
     for vm in vms:
-        name = "01-" + vm.mac.replace(":", "-")
+        name = config_name(vm.mac)
         text = service.pxelinux_file(name)
         assert text is not None
         (tftp / "pxelinux.cfg" / name).write_text(text)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
+from provisioner.bootnames import server_url
 from provisioner.domain import BundleFile, Release
 
 MEDIA_DIR = "media"
@@ -51,12 +52,12 @@ def bundle_file_relpath(bundle: str, f: BundleFile) -> str:
 
 def media_base_url(media_url: str, server_ip: str, http_port: int, host_url: str) -> str:
     """Base of the download URLs, ending in ``/media/``: the ``media_url``
-    setting, else ``http://SERVER_IP:PORT/media/``, else the request's host."""
+    setting, else the server's base URL (``http://SERVER_IP:PORT``, else the
+    request's host: :func:`provisioner.bootnames.server_url`) + ``/media/``."""
     if media_url:
         return media_url if media_url.endswith("/") else media_url + "/"
-    if server_ip:
-        return f"http://{server_ip}:{http_port}/{MEDIA_DIR}/"
-    return host_url.rstrip("/") + f"/{MEDIA_DIR}/"
+    base = server_url(server_ip, http_port, host_url=host_url) or ""
+    return f"{base}/{MEDIA_DIR}/"
 
 
 def media_url(base: str, relpath: str) -> str:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from provisioner.bootnames import cmdline_initrd, config_name
 from provisioner.bootparams import X86_CMDLINE_LIMIT, Options, check_length
-from provisioner.domain import Action, Bundle, Node, Profile, mac_dashed
+from provisioner.domain import Action, Bundle, Node, Profile
 
 DEFAULT_KERNEL = "vmlinuz"
 #: Room kept on the command line for what loaders append: ``BOOTIF=01-<mac>``
@@ -35,7 +36,7 @@ class BootSpec:
 
     @property
     def bootif(self) -> str:
-        return f"BOOTIF=01-{mac_dashed(self.mac)}"
+        return f"BOOTIF={config_name(self.mac)}"
 
 
 def effective_options(node: Node, profile: Profile | None, bundle: Bundle | None) -> Options:
@@ -63,10 +64,7 @@ def build_bootspec(
     if extra:
         cmdline = cmdline.merged(extra)
     in_cmdline = cmdline.kernel_values("initrd")
-    if profile and profile.initrd:
-        initrd: tuple[str, ...] = tuple(profile.initrd.split(","))
-    else:
-        initrd = tuple(part for value in in_cmdline for part in value.split(",") if part)
+    initrd = profile.initrd if profile and profile.initrd else cmdline_initrd(cmdline)
     spec = BootSpec(
         mac=node.mac,
         action=node.action,

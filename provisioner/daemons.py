@@ -46,6 +46,8 @@ def tftp_config(settings: Settings) -> TftpConfig:
         listen=settings.tftp or "0.0.0.0:69",
         max_sessions=settings.tftp_max_sessions,
         max_blksize=settings.tftp_max_blksize,
+        server_ip=settings.server_ip,
+        http_port=settings.http_host_port[1],
     )
 
 

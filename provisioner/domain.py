@@ -58,11 +58,6 @@ def normalize_mac(value: object, field: str = "mac") -> str:
     return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
 
 
-def mac_dashed(mac: str) -> str:
-    """``aa:bb:...`` -> ``aa-bb-...`` (pxelinux file names)."""
-    return mac.replace(":", "-")
-
-
 def validate_hostname(value: object, field: str = "hostname") -> str:
     """RFC 1123 host name (one or more labels), returned in lower case."""
     if not isinstance(value, str) or not value:
@@ -164,7 +159,8 @@ class Profile:
 
     name: str
     kernel: str = "vmlinuz"
-    initrd: str | None = None
+    #: initrd files, in order (the comma form only at the edges: DB, API, CLI, syslinux)
+    initrd: tuple[str, ...] = ()
     options: Options = field(default_factory=Options)
     ipappend: int = 2
     release: str | None = None

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from provisioner.bootnames import split_initrd
 from provisioner.bootparams import FILE_KEYS, Options, parse_word
 from provisioner.domain import (
     BUNDLE_KINDS,
@@ -126,7 +127,7 @@ def profile_from_fields(
     if "kernel" in data:
         changes["kernel"] = validate_boot_path(data["kernel"], "kernel")
     if "initrd" in data:
-        changes["initrd"] = _optional(data["initrd"], "initrd", _initrd)
+        changes["initrd"] = _initrd(data["initrd"], "initrd")
     if "options" in data:
         changes["options"] = Options.coerce(data["options"], "options")
     if "ipappend" in data:
@@ -143,10 +144,13 @@ def profile_from_fields(
     return replace(base, **changes, updated_at=utcnow())
 
 
-def _initrd(value: Any, field: str) -> str:
+def _initrd(value: Any, field: str) -> tuple[str, ...]:
+    """The API's comma form (None or "" clears) -> the domain's tuple."""
+    if value is None or value == "":
+        return ()
     if not isinstance(value, str):
         raise ValidationError(field, "must be a string")
-    return ",".join(validate_boot_path(part, field) for part in value.split(","))
+    return split_initrd(value, field)
 
 
 def _description(value: Any) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from provisioner.bootnames import split_initrd
 from provisioner.bootparams import Options
 from provisioner.domain import Profile, validate_boot_path, validate_name
 from provisioner.errors import ValidationError
@@ -80,9 +81,7 @@ def _profile(label: Label, cfg: SyslinuxConfig, join_wrapped: bool) -> Profile |
     if join_wrapped and label.wrapped:
         append = " ".join([append, *(text for _, text in label.wrapped)])
     options = Options.parse(append, where)
-    initrd = None
-    if label.initrd:
-        initrd = ",".join(validate_boot_path(p, "INITRD") for p in label.initrd.split(","))
+    initrd = split_initrd(label.initrd, "INITRD")
     return Profile(
         name=name,
         kernel=kernel,

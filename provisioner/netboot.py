@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from provisioner import netio
+from provisioner.bootnames import base_url
 from provisioner.config import Settings
 from provisioner.errors import ConfigError
 
@@ -47,9 +48,18 @@ def check(settings: Settings) -> Settings:
         if not settings.server_ip:
             settings = settings.replace(server_ip=str(addr))
     if enabled(settings) and not settings.server_ip:
+        # provisioner.bootnames.server_url: the same rule over HTTP and TFTP
         log.warning(
-            "no --server-ip and no --interface: boot files cannot name this server; "
-            "installs need one of them"
+            "no --server-ip and no --interface: this server's base URL is not known at "
+            "start-up; each boot file names the address its request arrived on "
+            "(http://<that address>:%d over TFTP, the Host over HTTP). "
+            "Boxes that reach this server by another address need --server-ip",
+            settings.http_host_port[1],
+        )
+    elif enabled(settings):
+        log.info(
+            "boot files name this server as %s",
+            base_url(settings.server_ip, settings.http_host_port[1]),
         )
     return settings
 

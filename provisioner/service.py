@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
+from provisioner.bootnames import cmdline_initrd, mac_from_config_name, server_url
 from provisioner.bootparams import Options
 from provisioner.bootspec import BootSpec, build_bootspec, check_cmdline, effective_bundle_name
 from provisioner.config import Settings
@@ -84,9 +85,13 @@ class Service:
     @property
     def server_url(self) -> str | None:
         """Base URL of this server as booting boxes reach it, when configured."""
-        if not self.settings.server_ip:
-            return None
-        return f"http://{self.settings.server_ip}:{self.settings.http_host_port[1]}"
+        return self.server_url_for()
+
+    def server_url_for(self, *, host_url: str = "", local_ip: str = "") -> str | None:
+        """The base URL a box is told, by :func:`provisioner.bootnames.server_url`'s
+        rule: the configured server IP, else where the request reached us."""
+        port = self.settings.http_host_port[1]
+        return server_url(self.settings.server_ip, port, host_url=host_url, local_ip=local_ip)
 
     def bootspec(
         self,
@@ -120,14 +125,12 @@ class Service:
         for p in cat.profiles.values():
             bundle = cat.bundles.get(p.bundle) if p.bundle else None
             cmdline = p.options.merged(bundle.options()) if bundle else p.options
-            initrd = tuple(p.initrd.split(",")) if p.initrd else ()
             entries.append(
                 MenuEntry(
                     label=p.name,
                     kernel=p.kernel,
                     cmdline=cmdline,
-                    initrd=initrd
-                    or tuple(x for v in cmdline.kernel_values("initrd") for x in v.split(",")),
+                    initrd=p.initrd or cmdline_initrd(cmdline),
                     initrd_in_cmdline=bool(cmdline.kernel_values("initrd")),
                     ipappend=p.ipappend,
                 )
@@ -141,12 +144,9 @@ class Service:
             return pxelinux_menu(
                 self.menu_entries(), self.settings.menu_default, self.settings.menu_timeout
             )
-        if not name.startswith("01-"):
+        mac = mac_from_config_name(name)
+        if mac is None:
             return None  # UUID and hex-IP names: we key boxes by MAC only
-        try:
-            mac = normalize_mac(name)
-        except ValidationError:
-            return None
         node = self.store.find_node(mac)
         return None if node is None else pxelinux_config(self.bootspec(node, None, server_url))
 

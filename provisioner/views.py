@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from media.layout import bundle_file_relpath, media_url
+from provisioner.bootnames import join_initrd
 from provisioner.bootspec import BootSpec
 from provisioner.domain import (
     BUNDLE_KINDS,
@@ -58,7 +59,7 @@ def profile_view(p: Profile) -> dict[str, Any]:
     return {
         "name": p.name,
         "kernel": p.kernel,
-        "initrd": p.initrd,
+        "initrd": join_initrd(p.initrd),
         "options": p.options.render(),
         "options_object": p.options.to_mapping(),
         "ipappend": p.ipappend,

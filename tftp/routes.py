@@ -10,6 +10,7 @@ The virtual tree::
     efi64/syslinux.efi, efi64/ldlinux.e64,
     efi64/*.c32                                 UEFI x86-64 syslinux (syslinux-efi)
     undionly.kpxe, snponly.efi, ipxe.efi        iPXE (ipxe)
+    arm64/snponly.efi, arm64/ipxe.efi           arm64 iPXE (``loaders_dir`` only)
     pxelinux.cfg/<name>, efi64/pxelinux.cfg/<name>   generated per box (Service.pxelinux_file)
     anything else, also under efi64/            <data_dir>/boot/<path>
 
@@ -17,7 +18,8 @@ Security rules:
 
 * a name is refused unless it is relative, UTF-8, free of NUL, backslashes and
   control characters, and has no empty, ``.`` or ``..`` component;
-* loaders come from a fixed allow-list of names, resolved (symlinks and all)
+* loaders come from a fixed allow-list of names (the catalogue in
+  :mod:`provisioner.bootnames`, which DHCP offers from too), resolved (symlinks and all)
   once at start-up from package directories the administrator controls: an
   exact loader name may be a symlink anywhere (Debian's ``ipxe.efi`` ->
   ``/boot/ipxe.efi``); glob-matched modules must resolve inside their directory;
@@ -35,28 +37,43 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: (virtual prefix, Debian directory, names or globs), in order of precedence.
-DEBIAN_LOADERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("", "/usr/lib/PXELINUX", ("pxelinux.0", "lpxelinux.0")),
-    ("", "/usr/lib/syslinux/modules/bios", ("*.c32",)),
-    ("efi64/", "/usr/lib/SYSLINUX.EFI/efi64", ("syslinux.efi",)),
-    ("efi64/", "/usr/lib/syslinux/modules/efi64", ("ldlinux.e64", "*.c32")),
-    ("", "/usr/lib/ipxe", ("undionly.kpxe", "snponly.efi", "ipxe.efi")),
+from provisioner.bootnames import (
+    ARM64_DIR,
+    BIOS_DIR,
+    CONFIG_DIRS,
+    EFI64_DIR,
+    LOADERS,
+    TREE_DIRS,
+    tree_names,
+)
+
+Layout = tuple[tuple[str, str, tuple[str, ...]], ...]
+
+#: Where Debian 12 (amd64) ships the loaders: tree directory -> package directories,
+#: searched in order for that directory's allow-list (bootnames.tree_names). It
+#: ships no arm64 loader: those come from ``loaders_dir`` only.
+DEBIAN_DIRS: dict[str, tuple[str, ...]] = {
+    BIOS_DIR: ("/usr/lib/PXELINUX", "/usr/lib/syslinux/modules/bios", "/usr/lib/ipxe"),
+    EFI64_DIR: ("/usr/lib/SYSLINUX.EFI/efi64", "/usr/lib/syslinux/modules/efi64"),
+    ARM64_DIR: (),
+}
+
+#: (tree directory, Debian directory, names or globs), in order of precedence.
+DEBIAN_LOADERS: Layout = tuple(
+    (prefix, directory, tree_names(prefix))
+    for prefix in TREE_DIRS
+    for directory in DEBIAN_DIRS[prefix]
 )
 
 
-def override_layout(loaders_dir: str) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
-    """``settings.loaders_dir`` has the virtual tree's layout."""
+def override_layout(loaders_dir: str) -> Layout:
+    """``settings.loaders_dir`` has the virtual tree's layout (``efi64/``, ``arm64/``)."""
     root = loaders_dir.rstrip("/") or "/"
-    return (
-        ("", root, ("pxelinux.0", "lpxelinux.0", "*.c32")),
-        ("", root, ("undionly.kpxe", "snponly.efi", "ipxe.efi")),
-        ("efi64/", os.path.join(root, "efi64"), ("syslinux.efi", "ldlinux.e64", "*.c32")),
-    )
+    return tuple((prefix, os.path.join(root, prefix), tree_names(prefix)) for prefix in TREE_DIRS)
 
 
-GENERATED_DIRS = ("pxelinux.cfg/", "efi64/pxelinux.cfg/")
-EFI_PREFIX = "efi64/"
+GENERATED_DIRS = CONFIG_DIRS
+EFI_PREFIX = EFI64_DIR
 MAX_NAME = 1024
 
 
@@ -109,9 +126,7 @@ def _contained(path: str, root: str) -> bool:
     return path.startswith(root.rstrip("/") + "/")
 
 
-def find_loaders(
-    layout: tuple[tuple[str, str, tuple[str, ...]], ...],
-) -> tuple[dict[str, str], list[str]]:
+def find_loaders(layout: Layout) -> tuple[dict[str, str], list[str]]:
     """Resolve the allow-listed loader files of ``layout`` (first match wins)."""
     found: dict[str, str] = {}
     missing: list[str] = []
@@ -142,6 +157,8 @@ def build_tree(data_dir: Path | str, loaders_dir: str = "") -> Tree:
     whole, so pxelinux.0 and ldlinux.c32 never come from two syslinux versions)."""
     layout = override_layout(loaders_dir) if loaders_dir else DEBIAN_LOADERS
     loaders, missing = find_loaders(layout)
+    # every loader DHCP may offer that is not here (arm64 without loaders_dir)
+    missing += [lo.path for lo in LOADERS if lo.path not in loaders and lo.path not in missing]
     boot_root = os.path.realpath(os.path.join(os.fspath(data_dir), "boot"))
     return Tree(boot_root=boot_root, loaders=loaders, missing=tuple(missing))
 
@@ -217,11 +234,3 @@ def open_file(route: File) -> tuple[int, int]:
         os.close(fd)
         raise
     return fd, info.st_size
-
-
-def mac_in_name(name: str) -> str | None:
-    """The MAC in ``pxelinux.cfg/01-aa-bb-cc-dd-ee-ff`` (for the log), or None."""
-    base = name.rsplit("/", 1)[-1]
-    if "pxelinux.cfg/" in name and base.startswith("01-") and len(base) == 20:
-        return base[3:].replace("-", ":").lower()
-    return None

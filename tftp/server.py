@@ -7,9 +7,12 @@ Public entry points (what ``provisioner serve`` calls)::
     ...                       # server.address -> (host, port) actually bound
     await server.stop()       # closes the socket, cancels running transfers
 
-``boot_files`` is anything with ``pxelinux_file(name) -> str | None``
+``boot_files`` is anything with ``pxelinux_file(name, server_url) -> str | None``
 (:class:`provisioner.service.Service`); it is called in a worker thread, once per
-``pxelinux.cfg/`` request. ``None`` serves files only (no generated configs).
+``pxelinux.cfg/`` request, with the base URL the box is told
+(:func:`provisioner.bootnames.server_url`: ``config.server_ip``, else the local
+address the request arrived on, with the HTTP port -- the same rule as over
+HTTP, so a file has the same bytes both ways). ``None`` serves files only.
 
 Rules: write requests are refused (ERROR 2); at most ``config.max_sessions``
 transfers run at once (more get ERROR 0); every transfer has its own socket and
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from provisioner import netio
+from provisioner.bootnames import mac_from_config_name, server_url
 from tftp import packet, routes
 from tftp.packet import ErrorCode, Limits, PacketError, Request
 from tftp.session import Address, ClientError, GaveUp, Retry, Session, Source
@@ -44,12 +48,16 @@ class TftpConfig:
     """The server's settings, as plain values (``provisioner.daemons`` fills them in)."""
 
     listen: str = "0.0.0.0:69"
-    max_sessions: int = 500
+    max_sessions: int = 1024
     max_blksize: int = 1468
+    #: what generated files name as this server: ``server_ip`` ("" = the address
+    #: each request arrived on) and the HTTP port
+    server_ip: str = ""
+    http_port: int = 8080
 
 
 class BootFiles(Protocol):
-    def pxelinux_file(self, name: str) -> str | None: ...
+    def pxelinux_file(self, name: str, server_url: str | None = None) -> str | None: ...
 
 
 #: ``observer(kind, filename, client ip, mac or None)`` for every transfer that starts;
@@ -88,6 +96,7 @@ class TftpServer:
         #: ``mac_for(ip)``: the box behind a client address, when DHCP told us (logs)
         self.mac_for = mac_for
         self.max_sessions = config.max_sessions
+        self.server_ip, self.http_port = config.server_ip, config.http_port
         self.sessions: dict[Address, tuple[Request, asyncio.Task[None]]] = {}
         self._sock: socket.socket | None = None
         self.address: Address = ("", 0)
@@ -177,8 +186,9 @@ class TftpServer:
             del self.sessions[client]
 
     # -- one transfer --------------------------------------------------------------------
-    async def _source(self, req: Request) -> Source | tuple[ErrorCode, str, str]:
-        """What to send, or (error code, message for the client, reason for the log)."""
+    async def _source(self, req: Request, local: str) -> Source | tuple[ErrorCode, str, str]:
+        """What to send, or (error code, message for the client, reason for the log);
+        ``local``: our address the request arrived on."""
         if req.mode not in packet.MODES:
             message = f"mode {req.mode!r} not supported"
             return ErrorCode.ILLEGAL_OPERATION, message, message
@@ -191,8 +201,9 @@ class TftpServer:
         if isinstance(route, routes.Generated):
             if self.boot_files is None:
                 return missing
+            url = server_url(self.server_ip, self.http_port, local_ip=local)
             text = await asyncio.get_running_loop().run_in_executor(
-                None, self.boot_files.pxelinux_file, route.config
+                None, self.boot_files.pxelinux_file, route.config, url
             )
             if text is None:
                 return missing
@@ -227,9 +238,9 @@ class TftpServer:
 
     async def _serve(self, req: Request, client: Address, local: str) -> None:
         ip = client[0]
-        mac = routes.mac_in_name(req.filename) or (self.mac_for(ip) if self.mac_for else None)
+        mac = mac_from_config_name(req.filename) or (self.mac_for(ip) if self.mac_for else None)
         try:
-            got = await self._source(req)
+            got = await self._source(req, local)
         except Exception:  # the store failed (or a bug): this request fails, not the server
             log.exception("TFTP RRQ %s from %s failed", req.filename, ip)
             got = ErrorCode.NOT_DEFINED, "internal error", "internal error"

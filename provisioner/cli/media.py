@@ -26,6 +26,7 @@ from rich.progress import (
 )
 
 from media.layout import media_base_url, media_url, release_relpath
+from provisioner.bootnames import base_url
 from provisioner.cli.objects import bundle, node
 from provisioner.cli.root import Invocation, _echo_json, _errors, main, pass_inv, service
 from provisioner.domain import BUNDLE_KINDS, Release, parse_release_ref
@@ -56,7 +57,7 @@ def _progress(size: int) -> Iterator[Progress]:
 def _base(svc: Service) -> str:
     s = svc.settings
     port = s.http_host_port[1]
-    return media_base_url(s.media_url, s.server_ip, port, f"http://SERVER:{port}/")
+    return media_base_url(s.media_url, s.server_ip, port, base_url("SERVER", port))
 
 
 def _release_view(svc: Service, r: Release) -> dict[str, Any]:

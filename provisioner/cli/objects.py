@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from provisioner.bootnames import base_url, config_path
 from provisioner.bootparams import Options
 from provisioner.cli.root import Invocation, _echo_json, _errors, main, pass_inv, service
 from provisioner.domain import Action, normalize_mac
@@ -96,7 +97,7 @@ def node_show(inv: Invocation, mac: str, as_json: bool, boot: bool) -> None:
         n = svc.get_node(mac)
         spec = svc.bootspec(n)
         view = node_view(n, spec)
-        base = f"http://{svc.settings.server_ip or 'SERVER'}:{svc.settings.http_host_port[1]}"
+        base = base_url(svc.settings.server_ip or "SERVER", svc.settings.http_host_port[1])
     if as_json:
         _echo_json(view)
     else:
@@ -116,7 +117,7 @@ def node_show(inv: Invocation, mac: str, as_json: bool, boot: bool) -> None:
             ],
         )
     if boot:
-        click.echo("\n# pxelinux.cfg/01-" + n.mac.replace(":", "-"))
+        click.echo(f"\n# {config_path(n.mac)}")
         click.echo(pxelinux_config(spec), nl=False)
         click.echo("\n# iPXE script")
         click.echo(ipxe_script(spec, base + "/boot/files/"), nl=False)

@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
+from provisioner.bootnames import join_initrd, split_initrd
 from provisioner.db.engine import make_engines
 from provisioner.db.models import (
     BundleFileRow,
@@ -223,7 +224,7 @@ class SqlStore:
         return Profile(
             name=row.name,
             kernel=row.kernel,
-            initrd=row.initrd,
+            initrd=split_initrd(row.initrd),
             options=row.options,
             ipappend=row.ipappend,
             release=refs[row.release_id] if row.release_id is not None else None,
@@ -262,7 +263,7 @@ class SqlStore:
                 row = ProfileRow(name=name, created_at=new.created_at)
                 s.add(row)
             row.kernel = new.kernel
-            row.initrd = new.initrd
+            row.initrd = join_initrd(new.initrd)
             row.options = new.options
             row.ipappend = new.ipappend
             row.release_id = release_id

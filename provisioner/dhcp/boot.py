@@ -1,9 +1,10 @@
 """Which first-stage loader a network-booting client gets. Pure.
 
-The client says what it is in three options: the vendor class (60:
-``PXEClient:Arch:00007:UNDI:003016`` or ``HTTPClient:...``), the client system
-architecture (93, RFC 4578 / IANA "Processor Architecture Types") and, for
-iPXE, the user class (77 = ``iPXE``) or option 175.
+The names come from the loader catalogue (:mod:`provisioner.bootnames`), the same
+one the TFTP/HTTP boot tree serves. The client says what it is in three options:
+the vendor class (60: ``PXEClient:Arch:00007:UNDI:003016`` or ``HTTPClient:...``),
+the client system architecture (93, RFC 4578 / IANA "Processor Architecture
+Types") and, for iPXE, the user class (77 = ``iPXE``) or option 175.
 
 =================================  =======================  =========================
 client                             bios/uefi_loader default  ``ipxe``
@@ -27,16 +28,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from provisioner.bootnames import (
+    ARCH_BIOS,
+    ARCH_EFI_ARM64,
+    ARCH_EFI_BC,
+    ARCH_EFI_IA32,
+    ARCH_EFI_X64,
+    ARCH_HTTP_ARM64,
+    ARCH_HTTP_X64,
+    HTTP_ARCHS,
+    IPXE,
+    SYSLINUX,
+    loader_for,
+)
 from provisioner.dhcp.config import DhcpConfig
 from provisioner.dhcp.packet import Packet
 
-ARCH_BIOS = 0
-ARCH_EFI_IA32 = 6
-ARCH_EFI_X64 = 7
-ARCH_EFI_BC = 9
-ARCH_EFI_ARM64 = 11
-ARCH_HTTP_X64 = 16
-ARCH_HTTP_ARM64 = 19
+__all__ = [
+    "ARCH_BIOS",
+    "ARCH_EFI_ARM64",
+    "ARCH_EFI_BC",
+    "ARCH_EFI_IA32",
+    "ARCH_EFI_X64",
+    "ARCH_HTTP_ARM64",
+    "ARCH_HTTP_X64",
+    "BootFile",
+    "boot_file",
+    "client_arch",
+    "netboot_class",
+]
 
 PXE_CLIENT = "PXEClient"
 HTTP_CLIENT = "HTTPClient"
@@ -90,23 +110,14 @@ def boot_file(packet: Packet, cfg: DhcpConfig, known: bool) -> BootFile | None:
     script = BootFile(f"{cfg.http_base}/boot/ipxe?mac={packet.mac}", PXE_CLIENT, arch, "ipxe")
     if packet.is_ipxe and cfg.ipxe_script:
         return script
+    if (klass == HTTP_CLIENT) != (arch in HTTP_ARCHS):
+        return None  # an HTTP client of a PXE architecture, or the other way round
+    ipxe_wanted = (cfg.bios_loader if arch == ARCH_BIOS else cfg.uefi_loader) == IPXE
+    loader = loader_for(arch, IPXE if ipxe_wanted else SYSLINUX)
+    if loader is None:
+        return None
     if klass == HTTP_CLIENT:
-        if arch == ARCH_HTTP_X64:
-            return BootFile(f"{cfg.http_base}/boot/files/ipxe.efi", HTTP_CLIENT, arch, "http")
-        if arch == ARCH_HTTP_ARM64:
-            url = f"{cfg.http_base}/boot/files/arm64/ipxe.efi"
-            return BootFile(url, HTTP_CLIENT, arch, "http")
-        return None
-    if arch == ARCH_BIOS:
-        ipxe = cfg.bios_loader == "ipxe"
-        found = BootFile("undionly.kpxe" if ipxe else "pxelinux.0", PXE_CLIENT, arch, "bios")
-    elif arch in (ARCH_EFI_X64, ARCH_EFI_BC):
-        ipxe = cfg.uefi_loader == "ipxe"
-        name = "snponly.efi" if ipxe else "efi64/syslinux.efi"
-        found = BootFile(name, PXE_CLIENT, arch, "uefi")
-    elif arch == ARCH_EFI_ARM64:
-        ipxe, found = True, BootFile("arm64/snponly.efi", PXE_CLIENT, arch, "uefi")
-    else:
-        return None
+        return BootFile(f"{cfg.http_base}/boot/files/{loader.path}", HTTP_CLIENT, arch, "http")
+    found = BootFile(loader.path, PXE_CLIENT, arch, "bios" if arch == ARCH_BIOS else "uefi")
     # an iPXE client never gets iPXE again (it would load itself in a loop)
-    return script if ipxe and packet.is_ipxe else found
+    return script if loader.kind == IPXE and packet.is_ipxe else found

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
+from provisioner.bootnames import base_url
 from provisioner.dhcp.options import Opt, addresses, u32
 from provisioner.errors import ConfigError
 
@@ -56,7 +57,7 @@ class DhcpConfig:
 
     @property
     def http_base(self) -> str:
-        return f"http://{self.server_ip}:{self.http_port}"
+        return base_url(str(self.server_ip), self.http_port)
 
     @property
     def full(self) -> bool:

@@ -13,11 +13,13 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from provisioner.domain import Node, Role, mac_dashed, parse_enum
+from provisioner.bootnames import config_path
+from provisioner.domain import Node, Role, parse_enum
 from provisioner.errors import ValidationError
 from provisioner.service import Catalog
 from provisioner.views import event_view, node_view, profile_view, token_view
 from provisioner.web.auth import require_token
+from provisioner.web.boot import server_url as boot_server_url
 from provisioner.web.context import ctx
 from provisioner.web.openapi import openapi_document
 from pxelinux.render import ipxe_script, pxelinux_config
@@ -101,13 +103,13 @@ def node_boot(mac: str) -> Response:
     """Exactly what the box will be served, as text."""
     service = ctx().service
     node = service.get_node(mac)
-    server = service.server_url or request.host_url.rstrip("/")
+    server = boot_server_url()
     spec = service.bootspec(node, None, server)
-    base = server + "/boot/files/"
+    base = f"{server}/boot/files/"
     return jsonify(
         {
             "mac": node.mac,
-            "pxelinux_path": f"pxelinux.cfg/01-{mac_dashed(node.mac)}",
+            "pxelinux_path": config_path(node.mac),
             "pxelinux": pxelinux_config(spec),
             "ipxe": ipxe_script(spec, base),
             "cmdline": spec.cmdline.render(),

@@ -16,6 +16,7 @@ from flask import Blueprint, Response, abort, current_app, request
 from werkzeug.wsgi import wrap_file
 
 from provisioner.bootlog import BootLog
+from provisioner.bootnames import mac_from_config_name
 from provisioner.domain import normalize_mac
 from provisioner.errors import ValidationError
 from provisioner.web.context import ctx
@@ -39,9 +40,12 @@ _TREE = "provisioner.boot_tree"
 _BOOTLOG = "provisioner.bootlog"
 
 
-def _server_url() -> str:
-    """How booting boxes reach us: the configured address, else the request's."""
-    return ctx().service.server_url or request.host_url.rstrip("/")
+def server_url() -> str:
+    """How booting boxes reach us: the configured address, else the URL this
+    request came to (:func:`provisioner.bootnames.server_url`: TFTP's rule too)."""
+    url = ctx().service.server_url_for(host_url=request.host_url)
+    assert url is not None  # a request always has a host
+    return url
 
 
 def _milestone(kind: str, mac: str | None, detail: str) -> None:
@@ -66,9 +70,9 @@ def _text(body: str) -> Response:
 
 @bp.get("/pxelinux.cfg/<name>")
 def pxelinux_cfg(name: str) -> Response:
-    text = ctx().service.pxelinux_file(name, _server_url())
+    text = ctx().service.pxelinux_file(name, server_url())
     if text is not None:
-        _milestone("config", routes.mac_in_name(name), f"HTTP pxelinux.cfg/{name}")
+        _milestone("config", mac_from_config_name(name), f"HTTP pxelinux.cfg/{name}")
     log.info(
         "HTTP boot fetch pxelinux.cfg/%s from %s: %s",
         name,
@@ -86,8 +90,8 @@ def ipxe() -> Response:
     if raw is None:
         raise ValidationError("mac", "query parameter required (/boot/ipxe?mac=...)")
     mac = normalize_mac(raw)
-    server = _server_url()
-    text = ctx().service.ipxe_file(mac, server + "/boot/files/", server)
+    server = server_url()
+    text = ctx().service.ipxe_file(mac, f"{server}/boot/files/", server)
     if text is not None:
         _milestone("loader", mac, "HTTP iPXE script")
     log.info(
@@ -117,12 +121,12 @@ def files(path: str) -> Response:
     files under <data_dir>/boot. Whole files with Content-Length (HTTP/1.0 safe)."""
     route = routes.resolve(_tree(), path)
     if isinstance(route, routes.Generated):
-        text = ctx().service.pxelinux_file(route.config, _server_url())
+        text = ctx().service.pxelinux_file(route.config, server_url())
         log.info("HTTP boot file %s from %s: %s", path, request.remote_addr,
                  "generated" if text is not None else "not found")  # fmt: skip
         if text is None:
             abort(404)
-        _milestone("config", routes.mac_in_name(path), f"HTTP {path}")
+        _milestone("config", mac_from_config_name(route.config), f"HTTP {path}")
         return _text(text)
     log.info("HTTP boot file %s from %s: %s", path, request.remote_addr, route)
     if isinstance(route, routes.Denied):

@@ -150,3 +150,67 @@ def test_serve_answers_dhcp_tftp_dns_and_http_then_stops_cleanly_on_sigterm(
     text = log.read_text()
     assert "DHCP OFFER 52:54:00:c0:02:33 192.0.2.33 file pxelinux.0" in text
     assert "TFTP RRQ pxelinux.cfg/01-52-54-00-c0-02-33" in text
+
+
+ARM64_MAC = "52:54:00:c0:02:34"
+
+
+def test_an_arm64_client_gets_an_arm64_loader_that_tftp_and_http_serve(tmp_path: Path) -> None:
+    """DHCP and the boot tree share one loader catalogue: what an arm64 client is
+    offered (option 93 = 11, or 19 for HTTP boot) is exactly what TFTP and HTTP serve
+    from ``loaders_dir/arm64/`` (Debian 12 amd64 ships no arm64 iPXE)."""
+    netns.require()
+    netns.need_commands("busybox", "curl")
+    data = tmp_path / "data"
+    loaders = tmp_path / "loaders"
+    (loaders / "arm64").mkdir(parents=True)
+    snponly, ipxe = os.urandom(70_000), os.urandom(90_000)
+    (loaders / "arm64" / "snponly.efi").write_bytes(snponly)
+    (loaders / "arm64" / "ipxe.efi").write_bytes(ipxe)
+    env = {**os.environ, "PROVISIONER_DATA_DIR": str(data)}
+    subprocess.run(
+        [str(BIN / "provisioner"), "node", "set", ARM64_MAC, "--action", "local"],
+        env=env, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    with netns.lab(tmp_path) as lab:
+        client = lab.add_client("c0")
+        client.ip("link", "set", "c0", "address", ARM64_MAC)
+        log = tmp_path / "serve.log"
+        server = lab.start(
+            [str(BIN / "provisioner"), "serve", "--http", "192.0.2.1:8080",
+             "--tftp", "192.0.2.1:69", "--dhcp", "full", "--interface", "br0"],
+            log,
+            env={**env, "PROVISIONER_DHCP_POOL": "192.0.2.100-192.0.2.199",
+                 "PROVISIONER_LOADERS_DIR": str(loaders)},
+        )  # fmt: skip
+        lab.wait_tcp(8080, timeout=60, proc=server, log=log)
+        lab.wait_udp(67, timeout=30, proc=server, log=log)
+        leases = {}
+        for arch, klass in ((11, "PXEClient"), (19, "HTTPClient")):
+            hook = netns.udhcpc_hook(tmp_path / f"hook{arch}.sh", tmp_path / f"lease{arch}.env")
+            got = client.run(
+                "busybox", "udhcpc", "-i", "c0", "-n", "-q", "-t", "5", "-T", "2",
+                "-V", f"{klass}:Arch:{arch:05d}:UNDI:003016", "-x", f"0x5d:{arch:04x}",
+                "-s", str(hook), timeout=30,
+            )  # fmt: skip
+            assert got.returncode == 0, got.stderr + log.read_text()[-2000:]
+            lease = (tmp_path / f"lease{arch}.env").read_text().splitlines()
+            leases[arch] = dict(line.split("=", 1) for line in lease if "=" in line)
+        boot_file = leases[11]["boot_file"]
+        assert boot_file == "arm64/snponly.efi"
+        assert leases[19]["boot_file"] == "http://192.0.2.1:8080/boot/files/arm64/ipxe.efi"
+        fetches = {
+            f"tftp://192.0.2.1/{boot_file}": snponly,  # exactly the name DHCP gave
+            f"http://192.0.2.1:8080/boot/files/{boot_file}": snponly,
+            leases[19]["boot_file"]: ipxe,
+        }
+        for url, expected in fetches.items():
+            out = tmp_path / "out.efi"
+            got = client.run("curl", "-sS", "--fail", "--max-time", "20", "-o", str(out), url)
+            assert got.returncode == 0, (url, got.stderr)
+            assert out.read_bytes() == expected, url
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0, log.read_text()[-3000:]
+    text = log.read_text()
+    assert f"DHCP ACK {ARM64_MAC} 192.0.2.100 file arm64/snponly.efi" in text
+    assert "TFTP RRQ arm64/snponly.efi" in text

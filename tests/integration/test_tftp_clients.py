@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from provisioner.bootnames import base_url
 from provisioner.config import load_settings
 from provisioner.db import open_store
 from provisioner.service import Service
@@ -87,7 +88,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     try:
         service = Service(store, settings)
         service.put_node(MAC, {"hostname": "box1", "options": "auto ip.192.0.2.50 lang.de"})
-        text = service.pxelinux_file("01-52-54-00-c0-02-01")
+        # the file names the address the request arrives on, with the HTTP port
+        url = base_url(SERVER, settings.http_host_port[1])
+        text = service.pxelinux_file("01-52-54-00-c0-02-01", url)
     finally:
         store.close()
     assert text is not None

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from provisioner.bootnames import base_url
 from provisioner.service import Service
 from tests.support.tftp import RawClient, serving, settings_for
 from tftp.packet import Ack, Data, Error, ErrorCode, Opcode, OptionAck, Request
@@ -66,9 +67,13 @@ def test_a_generated_per_mac_file_is_served_from_memory(
     tmp_path: Path, boot: Path, service: Service
 ) -> None:
     service.put_node("52:54:00:c0:02:01", {"options": "ip.192.0.2.50 lang.de"})
-    expected = service.pxelinux_file("01-52-54-00-c0-02-01")
+    settings = settings_for(tmp_path)
+    # no server IP set: the file names the address the request arrived on (HTTP port)
+    url = base_url("127.0.0.1", settings.http_host_port[1])
+    expected = service.pxelinux_file("01-52-54-00-c0-02-01", url)
     assert expected is not None
-    with serving(settings_for(tmp_path), service) as server:
+    assert f" server.{url} " in expected
+    with serving(settings, service) as server:
         for prefix in ("", "efi64/"):
             name = f"{prefix}pxelinux.cfg/01-52-54-00-c0-02-01"
             with RawClient(server.address) as c:
@@ -265,7 +270,7 @@ class _DatabaseDown:
     """Stand-in for a Service whose database is unreachable (a real outage cannot be
     staged reliably in a unit run); it raises what SqlStore raises then."""
 
-    def pxelinux_file(self, name: str) -> str | None:
+    def pxelinux_file(self, name: str, server_url: str | None = None) -> str | None:
         from provisioner.errors import StoreError
 
         raise StoreError("cannot open the database")

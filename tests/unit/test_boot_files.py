@@ -65,6 +65,19 @@ def test_a_generated_pxelinux_file_is_served(
 
 
 @pytest.mark.parametrize(
+    "url",
+    ["/boot/pxelinux.cfg/01-52-54-00-c0-02-01", "/boot/files/pxelinux.cfg/01-52-54-00-c0-02-01"],
+)
+def test_fetching_a_per_box_config_over_http_records_the_milestone_with_its_mac(
+    client: FlaskClient, boot: Path, service: Service, url: str
+) -> None:
+    service.put_node("52:54:00:c0:02:01", {"options": "auto ip.192.0.2.50"})  # install window
+    assert client.get(url).status_code == 200
+    events = service.store.list_events("52:54:00:c0:02:01")
+    assert [e.message for e in events if e.kind == "boot.config"] != [], events
+
+
+@pytest.mark.parametrize(
     "path",
     ["../secret", "..%2fsecret", "escape", "sub/../../secret", "a%5cb", "%2fetc%2fpasswd"],
 )

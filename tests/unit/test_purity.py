@@ -11,6 +11,7 @@ PURE = [
     "provisioner.bootparams",
     "provisioner.domain",
     "provisioner.bootspec",
+    "provisioner.bootnames",
     "provisioner.errors",
     "provisioner.importer",
     "provisioner.fields",

@@ -155,7 +155,7 @@ def test_explicit_initrd_becomes_an_initrd_line_and_urls_stay_urls() -> None:
     profile = Profile(
         name="p",
         kernel="http://192.0.2.1:8080/k",
-        initrd="a.img,b.img",
+        initrd=("a.img", "b.img"),
         options=Options.parse("auto"),
         ipappend=0,
     )
@@ -184,7 +184,7 @@ boot
 
 
 def test_ipxe_adds_initrd_argument_when_only_the_initrd_field_names_it() -> None:
-    profile = Profile(name="p", initrd="initrd.img", options=Options.parse("auto"), ipappend=0)
+    profile = Profile(name="p", initrd=("initrd.img",), options=Options.parse("auto"), ipappend=0)
     text = ipxe_script(build_bootspec(Node(mac=MAC), profile, None), "http://s/")
     assert f"kernel http://s/vmlinuz?mac={MAC} auto initrd=initrd.img\n" in text
 

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from provisioner.bootnames import mac_from_config_name
 from tftp import routes
 from tftp.routes import Denied, File, Generated, Missing, Tree, build_tree, resolve
 
@@ -88,7 +89,13 @@ def test_loaders_come_from_the_override_dir_with_the_trees_layout(tree: Tree) ->
     assert route.root is None
     assert Path(route.path).read_bytes() == b"efi"
     assert "evil.c32" not in tree.loaders
-    assert set(tree.missing) == {"lpxelinux.0", "undionly.kpxe", "snponly.efi"}
+    assert set(tree.missing) == {
+        "lpxelinux.0",
+        "undionly.kpxe",
+        "snponly.efi",
+        "arm64/snponly.efi",  # every loader DHCP may offer, arm64 too
+        "arm64/ipxe.efi",
+    }
 
 
 def test_pxelinux_cfg_names_are_generated_in_both_trees(tree: Tree) -> None:
@@ -145,9 +152,9 @@ def test_open_file_returns_descriptor_and_size(tree: Tree) -> None:
 
 
 def test_the_mac_of_a_per_box_config_is_found_for_the_log() -> None:
-    assert routes.mac_in_name("pxelinux.cfg/01-52-54-00-C0-02-01") == "52:54:00:c0:02:01"
-    assert routes.mac_in_name("efi64/pxelinux.cfg/01-52-54-00-c0-02-01") == "52:54:00:c0:02:01"
-    assert routes.mac_in_name("pxelinux.cfg/default") is None
+    assert mac_from_config_name("pxelinux.cfg/01-52-54-00-C0-02-01") == "52:54:00:c0:02:01"
+    assert mac_from_config_name("efi64/pxelinux.cfg/01-52-54-00-c0-02-01") == "52:54:00:c0:02:01"
+    assert mac_from_config_name("pxelinux.cfg/default") is None
 
 
 @given(st.text(max_size=80))
