@@ -9,12 +9,18 @@ temp dir (no TCP port, nothing shared). Each test gets its own database, cloned
 from a migrated template. Without PostgreSQL the PostgreSQL half is skipped,
 unless ``PROVISIONER_TEST_REQUIRE_POSTGRES=1`` (set by ``make test``), which
 turns that into a failure.
+
+External programs: every program the tests start is recorded (an audit hook,
+:mod:`tests.support.programs`) and, at the end of the session, must come from a
+Debian package that ``scripts/packages-*.txt`` installs (or a bare Debian 12
+has); otherwise the run fails.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,9 +34,25 @@ from provisioner.db import migrate
 from provisioner.db.sqlstore import SqlStore
 from provisioner.domain import Role
 from provisioner.service import Service
+from tests.support import programs
 from tests.support.pg import PostgresServer, start_private_cluster
 
 _counter = itertools.count()
+
+#: Installed at import, before any test runs; checked at the end of the session.
+_programs = programs.Recorder(
+    spool=Path(tempfile.gettempdir()) / f"provisioner-programs-{os.getpid()}.jsonl"
+)
+_programs.install()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(programs.ProgramCheck(_programs), "suite-programs")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _programs.spool is not None:
+        _programs.spool.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
