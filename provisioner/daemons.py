@@ -33,7 +33,7 @@ from provisioner.dns.server import DnsConfig, DnsServer
 from provisioner.domain import Lease, parse_host_port
 from provisioner.errors import ConfigError, ValidationError
 from provisioner.service import Service
-from tftp import routes
+from tftp import files, routes
 from tftp.server import BootFiles, Observer, TftpConfig, TftpServer
 from tftp.session import Retry
 
@@ -64,7 +64,7 @@ def tftp_server(
     return TftpServer(
         tftp_config(settings),
         boot_files,
-        tree=tree or routes.build_tree(settings.data_dir, settings.loaders_dir),
+        tree=tree or files.build_tree(settings.data_dir, settings.loaders_dir),
         retry=retry,
         observer=tftp_observer(bootlog) if bootlog else None,
         mac_for=bootlog.mac_for if bootlog else None,

@@ -16,7 +16,6 @@ or the window's expiry; the agent authenticates with it.
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -100,10 +99,6 @@ def parse_report(form: Mapping[str, str]) -> AgentReport:
                 raise ValidationError(key, f"{form[key][:40]!r} is not a valid {key}")
             fields[key] = form[key]
     return AgentReport(step, status, message, fields)
-
-
-def new_build_token() -> str:
-    return secrets.token_urlsafe(24)
 
 
 def agent_words(node: Node, server_url: str | None, now: datetime) -> Options | None:

@@ -35,12 +35,17 @@ from provisioner.domain import (
 from provisioner.errors import NotFound, ValidationError
 from provisioner.fields import bundle_from_fields, node_from_fields, profile_from_fields
 from provisioner.importer import plan_import
-from provisioner.lifecycle import agent_words, new_build_token, with_window
+from provisioner.lifecycle import agent_words, with_window
 from provisioner.store import Store
 from pxelinux.render import MenuEntry, ipxe_menu, ipxe_script, pxelinux_config, pxelinux_menu
 from pxelinux.syslinux_cfg import Problem
 
 TOKEN_PREFIX = "prov_"  # noqa: S105 - a prefix, not a secret
+
+
+def new_build_token() -> str:
+    """A fresh install window's token (lifecycle.with_window is handed this)."""
+    return secrets.token_urlsafe(24)
 
 
 def hash_secret(secret: str) -> str:

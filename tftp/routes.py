@@ -1,8 +1,8 @@
-"""The boot tree: a requested path -> a real file, a generated file, or nothing.
-
-Shared by the TFTP server and the HTTP mirror (``GET /boot/files/<path>``). No
-sockets, no threads: :func:`resolve` is a function of a :class:`Tree` (built
-once at start-up by :func:`build_tree`) and a name.
+"""The boot tree's names: a requested path -> a loader, a generated file, files
+to look for under ``<data_dir>/boot``, or a refusal. Pure: a function of a
+:class:`Tree` and a name; :mod:`tftp.files` builds the tree at start-up and does
+the disk lookups (shared by the TFTP server and the HTTP mirror,
+``GET /boot/files/<path>``).
 
 The virtual tree::
 
@@ -14,63 +14,19 @@ The virtual tree::
     pxelinux.cfg/<name>, efi64/pxelinux.cfg/<name>   generated per box (Service.pxelinux_file)
     anything else, also under efi64/            <data_dir>/boot/<path>
 
-Security rules:
-
-* a name is refused unless it is relative, UTF-8, free of NUL, backslashes and
-  control characters, and has no empty, ``.`` or ``..`` component;
-* loaders come from a fixed allow-list of names (the catalogue in
-  :mod:`provisioner.bootnames`, which DHCP offers from too), resolved (symlinks and all)
-  once at start-up from package directories the administrator controls: an
-  exact loader name may be a symlink anywhere (Debian's ``ipxe.efi`` ->
-  ``/boot/ipxe.efi``); glob-matched modules must resolve inside their directory;
-* files under ``<data_dir>/boot`` are resolved with ``os.path.realpath`` and must
-  lie inside it; :func:`open_file` checks the opened descriptor once more, so a
-  symlink swapped in between cannot leak a byte from outside.
+A name is refused unless it is relative, UTF-8, free of NUL, backslashes and
+control characters, and has no empty, ``.`` or ``..`` component. Loaders come
+from a fixed allow-list of names (the catalogue in :mod:`provisioner.bootnames`,
+which DHCP offers from too); :mod:`tftp.files` says how they and data files are
+found and opened safely.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import os
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from provisioner.bootnames import (
-    ARM64_DIR,
-    BIOS_DIR,
-    CONFIG_DIRS,
-    EFI64_DIR,
-    LOADERS,
-    TREE_DIRS,
-    tree_names,
-)
-
-Layout = tuple[tuple[str, str, tuple[str, ...]], ...]
-
-#: Where Debian 12 (amd64) ships the loaders: tree directory -> package directories,
-#: searched in order for that directory's allow-list (bootnames.tree_names). It
-#: ships no arm64 loader: those come from ``loaders_dir`` only.
-DEBIAN_DIRS: dict[str, tuple[str, ...]] = {
-    BIOS_DIR: ("/usr/lib/PXELINUX", "/usr/lib/syslinux/modules/bios", "/usr/lib/ipxe"),
-    EFI64_DIR: ("/usr/lib/SYSLINUX.EFI/efi64", "/usr/lib/syslinux/modules/efi64"),
-    ARM64_DIR: (),
-}
-
-#: (tree directory, Debian directory, names or globs), in order of precedence.
-DEBIAN_LOADERS: Layout = tuple(
-    (prefix, directory, tree_names(prefix))
-    for prefix in TREE_DIRS
-    for directory in DEBIAN_DIRS[prefix]
-)
-
-
-def override_layout(loaders_dir: str) -> Layout:
-    """``settings.loaders_dir`` has the virtual tree's layout (``efi64/``, ``arm64/``)."""
-    root = loaders_dir.rstrip("/") or "/"
-    return tuple((prefix, os.path.join(root, prefix), tree_names(prefix)) for prefix in TREE_DIRS)
-
+from provisioner.bootnames import CONFIG_DIRS, EFI64_DIR
 
 GENERATED_DIRS = CONFIG_DIRS
 EFI_PREFIX = EFI64_DIR
@@ -103,6 +59,15 @@ class Denied:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """Look for these relative paths under the tree's ``boot_root``, in order
+    (:func:`tftp.files.resolve` does; ``name`` is the checked request)."""
+
+    name: str
+    candidates: tuple[str, ...]
+
+
 Route = File | Generated | Missing | Denied
 
 
@@ -113,54 +78,6 @@ class Tree:
     boot_root: str
     loaders: Mapping[str, str] = field(default_factory=dict)
     missing: tuple[str, ...] = ()  # allow-listed loader names not found (for the start-up log)
-
-
-def _is_regular(path: str) -> bool:
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        return False
-
-
-def _contained(path: str, root: str) -> bool:
-    return path.startswith(root.rstrip("/") + "/")
-
-
-def find_loaders(layout: Layout) -> tuple[dict[str, str], list[str]]:
-    """Resolve the allow-listed loader files of ``layout`` (first match wins)."""
-    found: dict[str, str] = {}
-    missing: list[str] = []
-    for prefix, directory, patterns in layout:
-        try:
-            entries = sorted(os.listdir(directory))
-        except OSError:
-            entries = []
-        real_dir = os.path.realpath(directory)
-        for pattern in patterns:
-            is_glob = any(c in pattern for c in "*?[")
-            names = fnmatch.filter(entries, pattern) if is_glob else [pattern]
-            for name in names:
-                virtual = prefix + name
-                if virtual in found:
-                    continue
-                real = os.path.realpath(os.path.join(directory, name))
-                if not _is_regular(real) or (is_glob and not _contained(real, real_dir)):
-                    if not is_glob:
-                        missing.append(virtual)
-                    continue
-                found[virtual] = real
-    return found, [m for m in missing if m not in found]
-
-
-def build_tree(data_dir: Path | str, loaders_dir: str = "") -> Tree:
-    """Locate the loaders (``loaders_dir`` replaces the Debian directories as a
-    whole, so pxelinux.0 and ldlinux.c32 never come from two syslinux versions)."""
-    layout = override_layout(loaders_dir) if loaders_dir else DEBIAN_LOADERS
-    loaders, missing = find_loaders(layout)
-    # every loader DHCP may offer that is not here (arm64 without loaders_dir)
-    missing += [lo.path for lo in LOADERS if lo.path not in loaders and lo.path not in missing]
-    boot_root = os.path.realpath(os.path.join(os.fspath(data_dir), "boot"))
-    return Tree(boot_root=boot_root, loaders=loaders, missing=tuple(missing))
 
 
 def check_name(name: str) -> str | Denied:
@@ -184,15 +101,8 @@ def check_name(name: str) -> str | Denied:
     return name
 
 
-def _data_file(tree: Tree, rel: str) -> File | None:
-    real = os.path.realpath(os.path.join(tree.boot_root, rel))
-    if not _contained(real, tree.boot_root):
-        return None
-    return File(real, tree.boot_root) if _is_regular(real) else None
-
-
-def resolve(tree: Tree, name: str) -> Route:
-    """Where ``name`` comes from; see the module docstring for the tree."""
+def route(tree: Tree, name: str) -> Route | Lookup:
+    """Where ``name`` comes from, as far as names tell; see the module docstring."""
     checked = check_name(name)
     if isinstance(checked, Denied):
         return checked
@@ -203,34 +113,5 @@ def resolve(tree: Tree, name: str) -> Route:
         if checked.startswith(prefix):
             config = checked[len(prefix) :]
             return Generated(config) if "/" not in config else Missing()
-    found = _data_file(tree, checked)
-    if found is None and checked.startswith(EFI_PREFIX):
-        found = _data_file(tree, checked[len(EFI_PREFIX) :])
-    if found is not None:
-        return found
-    # tell a symlink escape apart from a plain miss (logged, answered like a miss)
-    real = os.path.realpath(os.path.join(tree.boot_root, checked))
-    if not _contained(real, tree.boot_root) and os.path.lexists(
-        os.path.join(tree.boot_root, checked)
-    ):
-        return Denied("resolves outside the boot directory")
-    return Missing()
-
-
-def open_file(route: File) -> tuple[int, int]:
-    """Open ``route`` read-only: ``(fd, size)``. For data-dir files the opened
-    descriptor must still lie inside the root (a symlink swapped after
-    :func:`resolve` is caught here). Raises ``OSError``; the caller closes ``fd``."""
-    fd = os.open(route.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise IsADirectoryError(route.path)
-        if route.root is not None:
-            real = os.readlink(f"/proc/self/fd/{fd}")
-            if not _contained(real, route.root):
-                raise PermissionError(f"{route.path} left {route.root}")
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd, info.st_size
+    fallback = (checked[len(EFI_PREFIX) :],) if checked.startswith(EFI_PREFIX) else ()
+    return Lookup(checked, (checked, *fallback))

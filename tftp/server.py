@@ -2,7 +2,7 @@
 
 Public entry points (what ``provisioner serve`` calls)::
 
-    server = TftpServer(TftpConfig("0.0.0.0:69"), boot_files, tree=routes.build_tree(...))
+    server = TftpServer(TftpConfig("0.0.0.0:69"), boot_files, tree=files.build_tree(...))
     await server.start()      # binds config.listen; raises ConfigError (port in use, ...)
     ...                       # server.address -> (host, port) actually bound
     await server.stop()       # closes the socket, cancels running transfers
@@ -34,7 +34,7 @@ from typing import Protocol
 
 from provisioner import netio
 from provisioner.bootnames import mac_from_config_name, server_url
-from tftp import packet, routes
+from tftp import files, packet, routes
 from tftp.packet import ErrorCode, Limits, PacketError, Request
 from tftp.session import Address, ClientError, GaveUp, Retry, Session, Source
 
@@ -192,7 +192,7 @@ class TftpServer:
         if req.mode not in packet.MODES:
             message = f"mode {req.mode!r} not supported"
             return ErrorCode.ILLEGAL_OPERATION, message, message
-        route = routes.resolve(self.tree, req.filename)
+        route = files.resolve(self.tree, req.filename)
         if isinstance(route, routes.Denied):
             return ErrorCode.ACCESS_VIOLATION, "access violation", f"refused: {route.reason}"
         missing = ErrorCode.FILE_NOT_FOUND, "file not found", "file not found"
@@ -210,7 +210,7 @@ class TftpServer:
             data = text.encode()
             return Source(packet.netascii(data) if req.mode == "netascii" else data)
         try:
-            fd, size = routes.open_file(route)
+            fd, size = files.open_file(route)
         except OSError as exc:
             return ErrorCode.FILE_NOT_FOUND, "file not found", f"cannot open: {exc}"
         source = Source(fd=fd, size=size)
@@ -227,7 +227,7 @@ class TftpServer:
     def _observe(self, filename: str, ip: str, mac: str | None) -> None:
         if self.observer is None:
             return
-        route = routes.resolve(self.tree, filename)
+        route = files.resolve(self.tree, filename)
         kind = ("config" if isinstance(route, routes.Generated)
                 else "loader" if isinstance(route, routes.File) and route.root is None
                 else "file")  # fmt: skip

@@ -22,7 +22,7 @@ from provisioner.config import Settings, load_settings
 from provisioner.dns.records import static_records
 from provisioner.errors import ConfigError, ProvisionerError
 from provisioner.service import Service
-from tftp import routes
+from tftp import files, routes
 
 
 def standalone_settings(
@@ -72,7 +72,7 @@ def tftp_main(
             "tftp",
             "0.0.0.0:69",
         )
-        tree = routes.build_tree(settings.data_dir, settings.loaders_dir)
+        tree = files.build_tree(settings.data_dir, settings.loaders_dir)
         if root is not None:
             tree = routes.Tree(os.path.realpath(root), tree.loaders, tree.missing)
             daemons.run_standalone(daemons.tftp_server(settings, None, tree=tree))

@@ -20,6 +20,7 @@ from provisioner.bootnames import mac_from_config_name
 from provisioner.domain import normalize_mac
 from provisioner.errors import ValidationError
 from provisioner.web.context import ctx
+from tftp import files as boot_tree
 from tftp import routes
 
 log = logging.getLogger("provisioner.boot")
@@ -110,16 +111,16 @@ def _tree() -> routes.Tree:
     tree: routes.Tree | None = current_app.extensions.get(_TREE)
     if tree is None:
         settings = ctx().settings
-        tree = routes.build_tree(settings.data_dir, settings.loaders_dir)
+        tree = boot_tree.build_tree(settings.data_dir, settings.loaders_dir)
         current_app.extensions[_TREE] = tree
     return tree
 
 
 @bp.get("/files/<path:path>")
 def files(path: str) -> Response:
-    """The same tree as TFTP (tftp/routes.py): loaders, generated pxelinux files,
+    """The same tree as TFTP (tftp/routes.py, tftp/files.py): loaders, generated pxelinux files,
     files under <data_dir>/boot. Whole files with Content-Length (HTTP/1.0 safe)."""
-    route = routes.resolve(_tree(), path)
+    route = boot_tree.resolve(_tree(), path)
     if isinstance(route, routes.Generated):
         text = ctx().service.pxelinux_file(route.config, server_url())
         log.info("HTTP boot file %s from %s: %s", path, request.remote_addr,
@@ -134,7 +135,7 @@ def files(path: str) -> Response:
     if isinstance(route, routes.Missing):
         abort(404)
     try:
-        fd, size = routes.open_file(route)
+        fd, size = boot_tree.open_file(route)
     except OSError:
         abort(404)
     kind = "loader" if route.root is None else "kernel"  # vetted loader / <data_dir>/boot

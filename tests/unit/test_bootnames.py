@@ -26,7 +26,8 @@ from provisioner.dhcp.boot import boot_file
 from provisioner.domain import normalize_mac
 from provisioner.errors import ValidationError
 from tests.unit.test_dhcp_policy import config, request
-from tftp.routes import File, build_tree, resolve
+from tftp.files import build_tree, resolve
+from tftp.routes import File
 
 MAC = "52:54:00:c0:02:01"
 

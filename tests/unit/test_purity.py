@@ -1,9 +1,13 @@
-"""Pure modules (codecs, renderers, the dot-options format) import no framework, DB or socket."""
+"""Pure modules (codecs, renderers, the dot-options format, policies) import no
+framework, DB or socket, and no module that reaches the disk, the clock, randomness
+or the process (docs/architecture.md lists them as pure)."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +29,7 @@ PURE = [
     "pxelinux.render",
     "pxelinux.syslinux_cfg",
     "tftp.packet",
-    "tftp.routes",
+    "tftp.routes",  # names only; tftp.files does the disk lookups
     "provisioner.dns.zone",
     # media: format checks, range decisions, paths/URLs and the manifest builder
     "media.squashfs",
@@ -53,3 +57,33 @@ def test_pure_module_imports_no_io_framework(module: str) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "", f"{module} pulls in {out.stdout.strip()}"
+
+
+#: what a pure module may not import even though the interpreter has it loaded anyway
+NO_EFFECTS = {
+    "os", "pathlib", "io", "shutil", "tempfile", "subprocess", "signal", "fcntl", "resource",
+    "select", "time", "random", "secrets", "logging",
+}  # fmt: skip
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _source(module: str) -> Path:
+    path = ROOT / (module.replace(".", "/") + ".py")
+    return path if path.exists() else ROOT / module.replace(".", "/") / "__init__.py"
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_pure_module_reaches_no_disk_clock_or_randomness(module: str) -> None:
+    tree = ast.parse(_source(module).read_text())
+    imported = {
+        name.split(".")[0]
+        for node in ast.walk(tree)
+        for name in (
+            [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+            if isinstance(node, ast.ImportFrom) and node.level == 0
+            else []
+        )
+    }
+    assert imported.isdisjoint(NO_EFFECTS), f"{module} imports {sorted(imported & NO_EFFECTS)}"

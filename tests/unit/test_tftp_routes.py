@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from provisioner.bootnames import mac_from_config_name
-from tftp import routes
-from tftp.routes import Denied, File, Generated, Missing, Tree, build_tree, resolve
+from tftp import files
+from tftp.files import build_tree, resolve
+from tftp.routes import Denied, File, Generated, Missing, Tree
 
 
 @pytest.fixture
@@ -130,7 +131,7 @@ def test_open_file_refuses_a_file_swapped_for_an_outside_symlink_after_resolving
     target.unlink()
     target.symlink_to(Path(tree.boot_root).parent.parent / "secret")
     with pytest.raises(OSError, match="symbolic links"):  # O_NOFOLLOW: not followed
-        routes.open_file(route)
+        files.open_file(route)
 
 
 def test_open_file_rechecks_the_opened_descriptor_against_the_root(
@@ -138,13 +139,13 @@ def test_open_file_rechecks_the_opened_descriptor_against_the_root(
 ) -> None:
     route = File(str(tmp_path / "secret"), tree.boot_root)  # as if a parent dir was swapped
     with pytest.raises(PermissionError):
-        routes.open_file(route)
+        files.open_file(route)
 
 
 def test_open_file_returns_descriptor_and_size(tree: Tree) -> None:
     route = resolve(tree, "sub/initrd.img")
     assert isinstance(route, File)
-    fd, size = routes.open_file(route)
+    fd, size = files.open_file(route)
     try:
         assert (size, os.pread(fd, 10, 0)) == (6, b"initrd")
     finally:
