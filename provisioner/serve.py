@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import signal
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -90,33 +92,60 @@ async def network_daemons(settings: Settings) -> list[netboot.Daemon]:
 
     store = open_store(settings, upgrade=False)
     service = Service(store, settings)
-    bootlog = BootLog(store)
+    bootlog = BootLog(store, view=service.view)
+    later = Later()
     daemons: list[netboot.Daemon] = []
     with_leases = settings.dhcp == "full"
     if settings.dns:
         daemons.append(DnsServer(settings, lambda: node_records(service, leases=with_leases)))
     if settings.tftp:
         daemons.append(
-            TftpServer(settings, service, observer=tftp_observer(bootlog), mac_for=bootlog.mac_for)
+            TftpServer(
+                settings, service, observer=tftp_observer(bootlog, later), mac_for=bootlog.mac_for
+            )
         )
     if settings.dhcp != "off":
         daemons.append(
             DhcpServer(
                 settings,
                 ServiceBackend(service),
-                observer=lambda mac, ip: bootlog.record("dhcp", mac=mac, ip=ip),
+                observer=lambda mac, ip: later(lambda: bootlog.record("dhcp", mac=mac, ip=ip)),
             )
         )
     return daemons
 
 
-def tftp_observer(bootlog: BootLog) -> Any:
+def tftp_observer(bootlog: BootLog, later: Callable[[Callable[[], None]], None]) -> Any:
     kinds = {"loader": "loader", "config": "config", "file": "kernel"}
 
     def observe(kind: str, filename: str, ip: str, mac: str | None) -> None:
-        bootlog.record(kinds[kind], mac=mac, ip=ip, detail=f"TFTP {filename}")
+        later(lambda: bootlog.record(kinds[kind], mac=mac, ip=ip, detail=f"TFTP {filename}"))
 
     return observe
+
+
+class Later:
+    """Runs boot-log calls in order on a thread of their own: the daemons' event
+    loop never waits for the store (the milestones are written there). A full
+    queue drops the call: the timeline must never slow a boot."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self._queue: queue.Queue[Callable[[], None]] = queue.Queue(size)
+        threading.Thread(target=self._run, name="bootlog", daemon=True).start()
+
+    def __call__(self, call: Callable[[], None]) -> None:
+        try:
+            self._queue.put_nowait(call)
+        except queue.Full:
+            log.warning("boot log: queue full, a milestone is dropped")
+
+    def _run(self) -> None:
+        while True:
+            call = self._queue.get()
+            try:
+                call()
+            except Exception:  # the timeline must never stop the daemons
+                log.exception("boot log failed")
 
 
 def run(settings: Settings) -> None:

@@ -43,11 +43,11 @@ class ServiceBackend:
         return self.service.store.nodes_stamp()
 
     def nodes(self) -> list[tuple[str, NodeNet]]:
-        catalog = self.service.catalog()
+        snap = self.service.view.snapshot()
         out = []
-        for node in self.service.store.list_nodes():
+        for node in snap.nodes.values():
             try:
-                spec = self.service.bootspec(node, catalog, agent=False)
+                spec = self.service.bootspec(node, snap.catalog, agent=False)
             except ValidationError as exc:
                 log.warning("DHCP: node %s skipped: %s", node.mac, exc.message)
                 continue

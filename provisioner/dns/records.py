@@ -17,21 +17,21 @@ RecordSource = Callable[[], Iterable[tuple[str, str]]]
 
 def node_records(service: Service, *, leases: bool = False) -> list[tuple[str, str]]:
     """``(hostname, ip)`` of every node that has both: its ``ip.`` dot-option,
-    else (with ``leases``) the address our full-mode DHCP leased it. One store
-    read each for the catalogue, the nodes and the leases; a node whose boot
+    else (with ``leases``) the address our full-mode DHCP leased it. Nodes and
+    catalogue from the boot read model, leases from the store; a node whose boot
     spec is broken is skipped."""
-    catalog = service.catalog()
+    snap = service.view.snapshot()
     leased: dict[str, str] = {}
     if leases:
         now = time.time()
         leased = {lease.mac: str(lease.ip) for lease in service.store.list_leases()
                   if lease.expires > now}  # fmt: skip
     found = []
-    for node in service.store.list_nodes():
+    for node in snap.nodes.values():
         if not node.hostname:
             continue
         try:
-            ip = service.bootspec(node, catalog, agent=False).cmdline.get("ip")
+            ip = service.bootspec(node, snap.catalog, agent=False).cmdline.get("ip")
         except ValidationError:
             continue
         ip = ip or leased.get(node.mac)

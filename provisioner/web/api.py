@@ -13,9 +13,9 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from provisioner.bootview import Catalog
 from provisioner.domain import Node, Role, mac_dashed, parse_enum
 from provisioner.errors import ValidationError
-from provisioner.service import Catalog
 from provisioner.views import event_view, node_view, profile_view, token_view
 from provisioner.web import ctx
 from provisioner.web.auth import require_token

@@ -39,6 +39,13 @@ _TREE = "provisioner.boot_tree"
 _BOOTLOG = "provisioner.bootlog"
 
 
+@bp.after_request
+def _served_by(resp: Response) -> Response:
+    """Which process answered (several HTTP workers share the boot timeline)."""
+    resp.headers["X-Provisioner-Worker"] = str(os.getpid())
+    return resp
+
+
 def _server_url() -> str:
     """How booting boxes reach us: the configured address, else the request's."""
     return ctx().service.server_url or request.host_url.rstrip("/")
@@ -48,7 +55,7 @@ def _milestone(kind: str, mac: str | None, detail: str) -> None:
     """Tell the node timeline (provisioner.bootlog) that a box reached a step."""
     bootlog = current_app.extensions.get(_BOOTLOG)
     if bootlog is None:
-        bootlog = current_app.extensions[_BOOTLOG] = BootLog(ctx().store)
+        bootlog = current_app.extensions[_BOOTLOG] = BootLog(ctx().store, view=ctx().service.view)
     bootlog.record(kind, mac=mac, ip=request.remote_addr, detail=detail)
 
 
