@@ -7,20 +7,27 @@ until DHCP or that request ties the IP to a MAC, and is then written with the
 time it happened. Only nodes in an open install window get milestones, and
 each kind once per window: the timeline stays short, and the phase timings of
 :mod:`provisioner.lifecycle` come from it.
+
+The IP bindings, the waiting steps and the milestones written live in the
+store, so every process (each HTTP worker, the network-boot process) sees the
+others' and none is lost whichever process saw it. The boot endpoints are
+open, so what a client can make the store keep is bounded: waiting steps per
+IP and in all, bindings in all, and both expire.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from provisioner.domain import Event, Node, utcnow
+from provisioner.bootview import BootView
+from provisioner.domain import Event, utcnow
 from provisioner.errors import ProvisionerError
-from provisioner.store import Store
+from provisioner.store import BootStep, Store
 
 log = logging.getLogger(__name__)
 
@@ -28,42 +35,63 @@ KINDS = frozenset({"dhcp", "loader", "config", "kernel"})
 #: how long an IP-only step waits for its MAC, and how long we remember an IP's MAC
 PENDING_SECONDS = 120.0
 LEASE_SECONDS = 3600.0
+#: how old a node may be when deciding whether it is in an install window
 NODE_CACHE_SECONDS = 2.0
-
-
-@dataclass
-class _Pending:
-    kind: str
-    detail: str
-    at: datetime
-    seen: float  # monotonic
+#: what any client can make the store keep
+PENDING_PER_IP = 8
+PENDING_TOTAL = 1024
+BINDINGS_TOTAL = 4096
+#: per-process memos: an IP's MAC (seconds), milestones known written (entries)
+LOCAL_SECONDS = 5.0
+LOCAL_ENTRIES = 4096
 
 
 class BootLog:
-    """Thread-safe; one per process."""
+    """Thread-safe; one per process (its memos only save store round trips)."""
 
-    def __init__(self, store: Store, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, store: Store, clock: Callable[[], datetime] = utcnow, view: BootView | None = None
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._view = view or BootView(store)
         self._lock = threading.Lock()
         self._macs: dict[str, tuple[str, float]] = {}  # ip -> (mac, monotonic)
-        self._pending: dict[str, list[_Pending]] = {}  # ip -> steps waiting for a MAC
-        self._done: set[tuple[str, str, datetime | None]] = set()  # (mac, kind, window)
-        self._nodes: dict[str, tuple[Node | None, float]] = {}
+        self._done: dict[tuple[str, str, str], None] = {}  # (mac, kind, window), oldest first
 
     def bind(self, ip: str, mac: str) -> None:
         """DHCP or a per-MAC request told us which box uses ``ip``."""
-        with self._lock:
-            self._macs[ip] = (mac, time.monotonic())
-            waiting = self._pending.pop(ip, [])
+        if self._known(ip) == mac:
+            # the store has this binding (we wrote or read it moments ago), and the
+            # steps that waited for it were taken then; later ones see it (_wait)
+            return
+        now = self._clock()
+        stale = now - timedelta(seconds=LEASE_SECONDS)
+        try:
+            self._store.bind_ip(ip, mac, now, stale=stale, limit=BINDINGS_TOTAL)
+            self._remember(ip, mac)
+            # after the binding committed: a step another process queued meanwhile
+            # either sees the binding or is taken here (see record)
+            waiting = self._store.take_pending(ip)
+        except ProvisionerError as exc:  # the timeline must never break a boot
+            log.warning("boot log: %s", exc)
+            return
         for p in waiting:
             self._write(mac, p.kind, p.detail, p.at)
 
     def mac_for(self, ip: str) -> str | None:
         """The MAC DHCP (or a per-MAC request) last tied to ``ip``, for log lines."""
-        with self._lock:
-            known = self._macs.get(ip)
-        return known[0] if known and time.monotonic() - known[1] < LEASE_SECONDS else None
+        known = self._known(ip)
+        if known is not None:
+            return known
+        try:
+            mac = self._store.ip_binding(ip, self._clock() - timedelta(seconds=LEASE_SECONDS))
+        except ProvisionerError as exc:
+            log.warning("boot log: %s", exc)
+            return None
+        if mac is not None:
+            self._remember(ip, mac)
+        return mac
 
     def record(
         self, kind: str, *, mac: str | None = None, ip: str | None = None, detail: str = ""
@@ -72,46 +100,87 @@ class BootLog:
             raise ValueError(kind)
         now = self._clock()
         if mac is None and ip is not None:
-            with self._lock:
-                known = self._macs.get(ip)
-                if known and time.monotonic() - known[1] < LEASE_SECONDS:
-                    mac = known[0]
-                else:
-                    self._prune()
-                    self._pending.setdefault(ip, []).append(
-                        _Pending(kind, detail, now, time.monotonic())
-                    )
-                    return
+            mac = self.mac_for(ip)
+            if mac is None:
+                self._wait(ip, BootStep(kind, detail, now))
+                return
         if mac is not None:
             if ip is not None and kind in {"dhcp", "config"}:
                 self.bind(ip, mac)
             self._write(mac, kind, detail, now)
 
-    def _prune(self) -> None:
-        cutoff = time.monotonic() - PENDING_SECONDS
-        for ip in [ip for ip, ps in self._pending.items() if ps[-1].seen < cutoff]:
-            del self._pending[ip]
+    def _wait(self, ip: str, step: BootStep) -> None:
+        """Queue ``step`` for ``ip``; then look again, for a binding that committed
+        after our first look and took the queue before our step was in it."""
+        stale = step.at - timedelta(seconds=PENDING_SECONDS)
+        try:
+            kept = self._store.add_pending(
+                ip, step, stale=stale, per_ip=PENDING_PER_IP, limit=PENDING_TOTAL
+            )
+            if not kept:
+                log.info("boot log: step %s from %s dropped (too many waiting)", step.kind, ip)
+                return
+            since = self._clock() - timedelta(seconds=LEASE_SECONDS)
+            mac = self._store.ip_binding(ip, since)
+            if mac is None:
+                return
+            waiting = self._store.take_pending(ip)
+        except ProvisionerError as exc:
+            log.warning("boot log: %s", exc)
+            return
+        for p in waiting:
+            self._write(mac, p.kind, p.detail, p.at)
 
-    def _node(self, mac: str) -> Node | None:
-        cached = self._nodes.get(mac)
-        if cached and time.monotonic() - cached[1] < NODE_CACHE_SECONDS:
-            return cached[0]
-        node = self._store.find_node(mac)
-        self._nodes[mac] = (node, time.monotonic())
-        return node
+    def _known(self, ip: str) -> str | None:
+        with self._lock:
+            known = self._macs.get(ip)
+        return known[0] if known and time.monotonic() - known[1] < LOCAL_SECONDS else None
+
+    def _remember(self, ip: str, mac: str) -> None:
+        with self._lock:
+            if len(self._macs) >= LOCAL_ENTRIES:
+                self._macs.clear()
+            self._macs[ip] = (mac, time.monotonic())
 
     def _write(self, mac: str, kind: str, detail: str, at: datetime) -> None:
         try:
-            node = self._node(mac)
+            node = self._view.snapshot(max_age=NODE_CACHE_SECONDS).node(mac)
             if node is None or not node.window_open(at + timedelta(seconds=1)):
                 return
-            key = (mac, kind, node.window_opened)
+            window = node.window_opened.isoformat() if node.window_opened else "-"
+            key = (mac, kind, window)
             with self._lock:
                 if key in self._done:
                     return
-                self._done.add(key)
-            self._store.add_event(
-                Event(kind=f"boot.{kind}", message=detail or kind, mac=mac, time=at)
-            )
+            event = Event(kind=f"boot.{kind}", message=detail or kind, mac=mac, time=at)
+            self._store.add_milestone(window, event)
+            with self._lock:
+                self._done[key] = None
+                if len(self._done) > LOCAL_ENTRIES:
+                    del self._done[next(iter(self._done))]
         except ProvisionerError as exc:  # the timeline must never break a boot
             log.warning("boot log: %s", exc)
+
+
+class Later:
+    """Runs boot-log calls in order on a thread of their own: the daemons' event
+    loop never waits for the store (the milestones are written there). A full
+    queue drops the call: the timeline must never slow a boot."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self._queue: queue.Queue[Callable[[], None]] = queue.Queue(size)
+        threading.Thread(target=self._run, name="bootlog", daemon=True).start()
+
+    def __call__(self, call: Callable[[], None]) -> None:
+        try:
+            self._queue.put_nowait(call)
+        except queue.Full:
+            log.warning("boot log: queue full, a milestone is dropped")
+
+    def _run(self) -> None:
+        while True:
+            call = self._queue.get()
+            try:
+                call()
+            except Exception:  # the timeline must never stop the daemons
+                log.exception("boot log failed")

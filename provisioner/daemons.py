@@ -18,11 +18,11 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from ipaddress import IPv4Address, IPv4Network
 
 from provisioner import netio
-from provisioner.bootlog import BootLog
+from provisioner.bootlog import BootLog, Later
 from provisioner.config import Settings
 from provisioner.dhcp.backend import DhcpBackend
 from provisioner.dhcp.config import MODES, DhcpConfig, parse_address, parse_pool
@@ -58,6 +58,7 @@ def tftp_server(
     tree: routes.Tree | None = None,
     retry: Retry | None = None,
     bootlog: BootLog | None = None,
+    later: Later | None = None,
 ) -> TftpServer:
     """The boot tree of ``settings`` (or ``tree``); ``boot_files`` answers for the
     generated ``pxelinux.cfg/`` files (None: they are missing)."""
@@ -66,18 +67,22 @@ def tftp_server(
         boot_files,
         tree=tree or files.build_tree(settings.data_dir, settings.loaders_dir),
         retry=retry,
-        observer=tftp_observer(bootlog) if bootlog else None,
+        observer=tftp_observer(bootlog, later or _now) if bootlog else None,
         mac_for=bootlog.mac_for if bootlog else None,
     )
 
 
-def tftp_observer(bootlog: BootLog) -> Observer:
+def tftp_observer(bootlog: BootLog, later: Callable[[Callable[[], None]], None]) -> Observer:
     kinds = {"loader": "loader", "config": "config", "file": "kernel"}
 
     def observe(kind: str, filename: str, ip: str, mac: str | None) -> None:
-        bootlog.record(kinds[kind], mac=mac, ip=ip, detail=f"TFTP {filename}")
+        later(lambda: bootlog.record(kinds[kind], mac=mac, ip=ip, detail=f"TFTP {filename}"))
 
     return observe
+
+
+def _now(call: Callable[[], None]) -> None:
+    call()
 
 
 # -- DNS ------------------------------------------------------------------------------------
@@ -97,21 +102,21 @@ def dns_server(settings: Settings, records: RecordSource) -> DnsServer:
 
 def node_records(service: Service, *, leases: bool = False) -> list[tuple[str, str]]:
     """``(hostname, ip)`` of every node that has both: its ``ip.`` dot-option,
-    else (with ``leases``) the address our full-mode DHCP leased it. One store
-    read each for the catalogue, the nodes and the leases; a node whose boot
+    else (with ``leases``) the address our full-mode DHCP leased it. Nodes and
+    catalogue from the boot read model, leases from the store; a node whose boot
     spec is broken is skipped."""
-    catalog = service.catalog()
+    snap = service.view.snapshot()
     leased: dict[str, str] = {}
     if leases:
         now = time.time()
         leased = {lease.mac: str(lease.ip) for lease in service.store.list_leases()
                   if lease.expires > now}  # fmt: skip
     found = []
-    for node in service.store.list_nodes():
+    for node in snap.nodes.values():
         if not node.hostname:
             continue
         try:
-            ip = service.bootspec(node, catalog, agent=False).cmdline.get("ip")
+            ip = service.bootspec(node, snap.catalog, agent=False).cmdline.get("ip")
         except ValidationError:
             continue
         ip = ip or leased.get(node.mac)
@@ -191,11 +196,11 @@ class ServiceBackend:
         return self.service.store.nodes_stamp()
 
     def nodes(self) -> list[tuple[str, NodeNet]]:
-        catalog = self.service.catalog()
+        snap = self.service.view.snapshot()
         out = []
-        for node in self.service.store.list_nodes():
+        for node in snap.nodes.values():
             try:
-                spec = self.service.bootspec(node, catalog, agent=False)
+                spec = self.service.bootspec(node, snap.catalog, agent=False)
             except ValidationError as exc:
                 log.warning("DHCP: node %s skipped: %s", node.mac, exc.message)
                 continue
@@ -210,7 +215,11 @@ class ServiceBackend:
 
 
 def dhcp_server(
-    settings: Settings, backend: DhcpBackend, *, bootlog: BootLog | None = None
+    settings: Settings,
+    backend: DhcpBackend,
+    *,
+    bootlog: BootLog | None = None,
+    later: Later | None = None,
 ) -> DhcpServer:
     """Nothing is checked or bound until ``start()``: then ConfigError says why not
     (DHCP off, no interface named, no such interface, port in use)."""
@@ -222,10 +231,10 @@ def dhcp_server(
 
     observer = None
     if bootlog is not None:
-        log_ = bootlog
+        log_, run = bootlog, later or _now
 
         def observer(mac: str, ip: str | None) -> None:
-            log_.record("dhcp", mac=mac, ip=ip)
+            run(lambda: log_.record("dhcp", mac=mac, ip=ip))
 
     return DhcpServer(settings.interface, configure, backend, observer=observer)
 
@@ -238,15 +247,16 @@ async def network_daemons(settings: Settings) -> list[netio.Daemon]:
 
     store = open_store(settings, upgrade=False)
     service = Service(store, settings)
-    bootlog = BootLog(store)
+    bootlog = BootLog(store, view=service.view)
+    later = Later()
     daemons: list[netio.Daemon] = []
     with_leases = settings.dhcp == "full"
     if settings.dns:
         daemons.append(dns_server(settings, lambda: node_records(service, leases=with_leases)))
     if settings.tftp:
-        daemons.append(tftp_server(settings, service, bootlog=bootlog))
+        daemons.append(tftp_server(settings, service, bootlog=bootlog, later=later))
     if settings.dhcp != "off":
-        daemons.append(dhcp_server(settings, ServiceBackend(service), bootlog=bootlog))
+        daemons.append(dhcp_server(settings, ServiceBackend(service), bootlog=bootlog, later=later))
     return daemons
 
 

@@ -15,7 +15,7 @@ from media.layout import media_base_url
 from provisioner.domain import Event, Node, utcnow
 from provisioner.errors import NotFound, Unauthorized, ValidationError
 from provisioner.lifecycle import apply_report, parse_report
-from provisioner.media_library import MediaLibrary
+from provisioner.manifest import build_manifest
 from provisioner.service import Service
 
 #: What a manifest value may contain (it is parsed by a shell script).
@@ -99,7 +99,8 @@ class Installer:
         base = media_base_url(
             settings.media_url, settings.server_ip, settings.http_host_port[1], host_url
         )
-        doc = MediaLibrary(self.store, settings).manifest(node.mac, base)
+        found = self.service.view.snapshot().effective(node)
+        doc = build_manifest(node, found.profile, found.release, found.bundle, base)
         options = doc["options"]
         release = doc["release"]
         image = None

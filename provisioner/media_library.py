@@ -138,13 +138,13 @@ class MediaLibrary:
                 self.dirs.replace(done.path, relpath)
             else:
                 raise Conflict(f"release {release.ref!r} already exists")
+        added = _event("release.added", f"release {release.ref} added ({release.size} bytes)",
+                       ref=release.ref, sha256=release.sha256)  # fmt: skip
         try:
-            stored = self.store.add_release(release)
+            stored = self.store.add_release(release, [added])
         except BaseException:
             self.dirs.remove(relpath)
             raise
-        self._event("release.added", f"release {release.ref} added ({release.size} bytes)",
-                    ref=release.ref, sha256=release.sha256)  # fmt: skip
         return stored
 
     def _finish_bundle_file(self, target: Mapping[str, str], done: Completed) -> Bundle:
@@ -165,8 +165,10 @@ class MediaLibrary:
             check_bundle(bundle)
             return bundle
 
+        added = _event("bundle.file.added", f"bundle {name}: {kind} {filename} uploaded ({fmt})",
+                       bundle=name, kind=kind, sha256=done.sha256)  # fmt: skip
         try:
-            bundle, _ = self.store.change_bundle(name, change)
+            bundle, _ = self.store.change_bundle(name, change, [added])
         except BaseException:
             if placed:
                 self.dirs.remove(relpath)
@@ -174,22 +176,21 @@ class MediaLibrary:
         for f in old:
             if bundle_file_relpath(name, f) != relpath:
                 self.dirs.remove(bundle_file_relpath(name, f))
-        self._event("bundle.file.added", f"bundle {name}: {kind} {filename} uploaded ({fmt})",
-                    bundle=name, kind=kind, sha256=done.sha256)  # fmt: skip
         return bundle
 
     # -- deleting ------------------------------------------------------------------------
     def delete_release(self, ref: str) -> None:
         name, version = parse_release_ref(ref)
         release = self.store.get_release(name, version)
-        self.store.delete_release(name, version)
+        deleted = _event("release.deleted", f"release {release.ref} deleted", ref=release.ref)
+        self.store.delete_release(name, version, [deleted])
         self.dirs.remove(release_relpath(release))
-        self._event("release.deleted", f"release {release.ref} deleted", ref=release.ref)
 
     def delete_bundle(self, name: str) -> None:
-        self.store.delete_bundle(name)
+        self.store.delete_bundle(
+            name, [_event("bundle.deleted", f"bundle {name} deleted", bundle=name)]
+        )
         self.dirs.remove_tree(bundle_dir(validate_name(name, "name")))
-        self._event("bundle.deleted", f"bundle {name} deleted", bundle=name)
 
     def delete_bundle_file(self, name: str, kind: str) -> Bundle:
         if kind not in KINDS:
@@ -212,14 +213,13 @@ class MediaLibrary:
                 )
             return bundle
 
-        bundle, _ = self.store.change_bundle(name, change)
+        deleted = _event(
+            "bundle.file.deleted", f"bundle {name}: {kind} deleted", bundle=name, kind=kind
+        )
+        bundle, _ = self.store.change_bundle(name, change, [deleted])
         for f in gone:
             self.dirs.remove(bundle_file_relpath(name, f))
-        self._event("bundle.file.deleted", f"bundle {name}: {kind} deleted", bundle=name, kind=kind)
         return bundle
-
-    def _event(self, event: str, message: str, **data: str) -> None:
-        self.store.add_event(Event(kind=event, message=message, data=data))
 
     # -- the manifest --------------------------------------------------------------------
     def manifest(self, mac: str, base_url: str) -> dict[str, Any]:
@@ -230,3 +230,8 @@ class MediaLibrary:
         bundle_name = effective_bundle_name(node, profile)
         bundle = self.store.get_bundle(bundle_name) if bundle_name else None
         return build_manifest(node, profile, release, bundle, base_url)
+
+
+def _event(event: str, message: str, **data: str) -> Event:
+    """A media change for the timeline, written in the change's own transaction."""
+    return Event(kind=event, message=message, data=data)

@@ -18,6 +18,7 @@ from typing import Any
 from provisioner.bootnames import cmdline_initrd, mac_from_config_name, server_url
 from provisioner.bootparams import Options
 from provisioner.bootspec import BootSpec, build_bootspec, check_cmdline, effective_bundle_name
+from provisioner.bootview import BootView, Catalog
 from provisioner.config import Settings
 from provisioner.domain import (
     AGENT_ACTIONS,
@@ -53,14 +54,6 @@ def hash_secret(secret: str) -> str:
 
 
 @dataclass
-class Catalog:
-    """Profiles and bundles by name: one read, many boot specs."""
-
-    profiles: dict[str, Profile]
-    bundles: dict[str, Bundle]
-
-
-@dataclass
 class ImportReport:
     created: list[str] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)
@@ -76,16 +69,16 @@ class ImportReport:
 
 
 class Service:
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, *, boot_ttl: float = 0.0) -> None:
         self.store = store
         self.settings = settings
+        #: the boot read model (provisioner.bootview); ``boot_ttl``: seconds a
+        #: snapshot is used without checking the store's change stamp
+        self.view = BootView(store, boot_ttl)
 
     # -- boot specs -----------------------------------------------------------------
     def catalog(self) -> Catalog:
-        return Catalog(
-            profiles={p.name: p for p in self.store.list_profiles()},
-            bundles={b.name: b for b in self.store.list_bundles()},
-        )
+        return self.view.snapshot().catalog
 
     @property
     def server_url(self) -> str | None:
@@ -145,23 +138,29 @@ class Service:
     def pxelinux_file(self, name: str, server_url: str | None = None) -> str | None:
         """Text of ``pxelinux.cfg/<name>``, or None where pxelinux should go on
         down its fallback chain."""
+        snap = self.view.snapshot()
         if name == "default":
             return pxelinux_menu(
-                self.menu_entries(), self.settings.menu_default, self.settings.menu_timeout
+                self.menu_entries(snap.catalog),
+                self.settings.menu_default,
+                self.settings.menu_timeout,
             )
         mac = mac_from_config_name(name)
         if mac is None:
             return None  # UUID and hex-IP names: we key boxes by MAC only
-        node = self.store.find_node(mac)
-        return None if node is None else pxelinux_config(self.bootspec(node, None, server_url))
+        node = snap.node(mac)
+        if node is None:
+            return None
+        return pxelinux_config(self.bootspec(node, snap.catalog, server_url))
 
     def ipxe_file(self, mac: str, base_url: str, server_url: str | None = None) -> str | None:
-        node = self.store.find_node(mac)
+        snap = self.view.snapshot()
+        node = snap.node(mac)
         if node is not None:
-            return ipxe_script(self.bootspec(node, None, server_url), base_url)
+            return ipxe_script(self.bootspec(node, snap.catalog, server_url), base_url)
         if self.settings.unknown_macs == "menu":
             return ipxe_menu(
-                self.menu_entries(),
+                self.menu_entries(snap.catalog),
                 base_url,
                 self.settings.menu_default,
                 self.settings.menu_timeout,
@@ -179,6 +178,9 @@ class Service:
     ) -> tuple[Node, bool]:
         """PUT (``partial=False``) or PATCH; ``must_exist`` refuses to create."""
         mac = normalize_mac(mac_text)
+        fields = sorted(k for k in data if k != "mac")
+        catalog = self.catalog()
+        events: list[Event] = []  # filled by change(), written in its transaction
 
         def change(current: Node | None) -> Node:
             if current is None and must_exist:
@@ -189,28 +191,30 @@ class Service:
                 timedelta(hours=self.settings.install_window_hours),
                 new_build_token,
             )
-            self.bootspec(new)  # the merged command line must be valid and fit
+            self.bootspec(new, catalog)  # the merged command line must be valid and fit
+            what = "updated" if current else "created"
+            events[:] = [
+                Event(
+                    kind=f"node.{what}",
+                    message=f"node {what}: {', '.join(fields) or '-'}",
+                    mac=mac,
+                    data={k: _jsonable(data[k]) for k in fields},
+                )
+            ]
             return new
 
-        node, created = self.store.change_node(mac, change)
-        fields = sorted(k for k in data if k != "mac")
-        self.store.add_event(
-            Event(
-                kind="node.created" if created else "node.updated",
-                message=f"node {'created' if created else 'updated'}: {', '.join(fields) or '-'}",
-                mac=mac,
-                data={k: _jsonable(data[k]) for k in fields},
-            )
-        )
-        return node, created
+        try:
+            return self.store.change_node(mac, change, events)
+        finally:
+            self.view.invalidate()
 
     def get_node(self, mac_text: str) -> Node:
         return self.store.get_node(normalize_mac(mac_text))
 
     def delete_node(self, mac_text: str) -> None:
         mac = normalize_mac(mac_text)
-        self.store.delete_node(mac)
-        self.store.add_event(Event(kind="node.deleted", message="node deleted", mac=mac))
+        self.store.delete_node(mac, [Event(kind="node.deleted", message="node deleted", mac=mac)])
+        self.view.invalidate()
 
     # -- profiles ------------------------------------------------------------------------
     def put_profile(
@@ -231,16 +235,16 @@ class Service:
             self._check_users_fit(new)
             return new
 
-        profile, created = self.store.change_profile(name, change)
-        self.store.add_event(
-            Event(kind="profile.saved", message=f"profile {name} saved", data={"name": name})
-        )
-        return profile, created
+        saved = Event(kind="profile.saved", message=f"profile {name} saved", data={"name": name})
+        try:
+            return self.store.change_profile(name, change, [saved])
+        finally:
+            self.view.invalidate()
 
     def _check_users_fit(self, profile: Profile) -> None:
-        cat = self.catalog()
-        cat.profiles[profile.name] = profile
-        for node in self.store.list_nodes():
+        snap = self.view.snapshot()
+        cat = snap.catalog.with_profile(profile)
+        for node in snap.nodes.values():
             if node.profile == profile.name:
                 try:
                     self.bootspec(node, cat, agent=False)
@@ -251,6 +255,7 @@ class Service:
 
     def delete_profile(self, name: str) -> None:
         self.store.delete_profile(name)
+        self.view.invalidate()
 
     # -- bundles (release images and bundle files: provisioner.media_library) --------------
     def put_bundle(
@@ -268,7 +273,10 @@ class Service:
                 raise NotFound("bundle", name)
             return bundle_from_fields(name, data, current, partial=partial)
 
-        return self.store.change_bundle(name, change)
+        try:
+            return self.store.change_bundle(name, change)
+        finally:
+            self.view.invalidate()
 
     # -- tokens -----------------------------------------------------------------------------
     def create_token(self, name: str, role: Role) -> tuple[Token, str]:
@@ -312,14 +320,17 @@ class Service:
                 report.refused.append(profile.name)
         if report.refused or dry_run:
             return report
-        todo = {*report.created, *report.replaced}
-        for profile in plan.profiles:
-            if profile.name in todo:
-                self.store.change_profile(profile.name, _importing(profile))
-        if todo:
-            self.store.add_event(
-                Event(kind="profile.imported", message=f"imported {', '.join(sorted(todo))}")
-            )
+        todo = [p for p in plan.profiles if p.name in {*report.created, *report.replaced}]
+        imported = Event(
+            kind="profile.imported",
+            message=f"imported {', '.join(sorted(p.name for p in todo))}",
+        )
+        try:
+            for i, profile in enumerate(todo, start=1):  # the event with the last one
+                events = [imported] if i == len(todo) else []
+                self.store.change_profile(profile.name, _importing(profile), events)
+        finally:
+            self.view.invalidate()
         return report
 
 

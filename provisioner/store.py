@@ -16,10 +16,33 @@ uses it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from ipaddress import IPv4Address
 from typing import Protocol
 
 from provisioner.domain import Bundle, Event, Lease, Node, Profile, Release, Role, Token
+
+
+@dataclass(frozen=True, slots=True)
+class BootRecords:
+    """Everything boot reads, in one read (:mod:`provisioner.bootview`). ``stamp``
+    was read first: the rows are at least as new as it."""
+
+    stamp: str
+    nodes: tuple[Node, ...]
+    profiles: tuple[Profile, ...]
+    releases: tuple[Release, ...]
+    bundles: tuple[Bundle, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BootStep:
+    """A boot step seen from an IP whose MAC was not known yet (:mod:`provisioner.bootlog`)."""
+
+    kind: str
+    detail: str
+    at: datetime
 
 
 class Store(Protocol):
@@ -46,7 +69,7 @@ class Store(Protocol):
         ``events`` are recorded in the same transaction."""
         ...
 
-    def delete_node(self, mac: str) -> None: ...
+    def delete_node(self, mac: str, events: Sequence[Event] = ()) -> None: ...
 
     # -- profiles ---------------------------------------------------------------
     def get_profile(self, name: str) -> Profile: ...
@@ -54,21 +77,24 @@ class Store(Protocol):
     def list_profiles(self) -> list[Profile]: ...
 
     def change_profile(
-        self, name: str, change: Callable[[Profile | None], Profile]
+        self,
+        name: str,
+        change: Callable[[Profile | None], Profile],
+        events: Sequence[Event] = (),
     ) -> tuple[Profile, bool]: ...
 
-    def delete_profile(self, name: str) -> None: ...
+    def delete_profile(self, name: str, events: Sequence[Event] = ()) -> None: ...
 
     # -- releases -----------------------------------------------------------------
     def get_release(self, name: str, version: str) -> Release: ...
 
     def list_releases(self) -> list[Release]: ...
 
-    def add_release(self, release: Release) -> Release:
+    def add_release(self, release: Release, events: Sequence[Event] = ()) -> Release:
         """Raises Conflict when NAME:VERSION exists."""
         ...
 
-    def delete_release(self, name: str, version: str) -> None: ...
+    def delete_release(self, name: str, version: str, events: Sequence[Event] = ()) -> None: ...
 
     # -- bundles --------------------------------------------------------------------
     def get_bundle(self, name: str) -> Bundle: ...
@@ -76,10 +102,13 @@ class Store(Protocol):
     def list_bundles(self) -> list[Bundle]: ...
 
     def change_bundle(
-        self, name: str, change: Callable[[Bundle | None], Bundle]
+        self,
+        name: str,
+        change: Callable[[Bundle | None], Bundle],
+        events: Sequence[Event] = (),
     ) -> tuple[Bundle, bool]: ...
 
-    def delete_bundle(self, name: str) -> None: ...
+    def delete_bundle(self, name: str, events: Sequence[Event] = ()) -> None: ...
 
     # -- events -----------------------------------------------------------------------
     def add_event(self, event: Event) -> Event: ...
@@ -108,8 +137,41 @@ class Store(Protocol):
         ...
 
     def nodes_stamp(self) -> str:
-        """A short string that changes whenever a node or profile is created,
-        changed or deleted: lets a daemon poll cheaply before reloading."""
+        """A short string that changes whenever a node, profile, release or bundle
+        is created, changed or deleted (a counter bumped in the writing
+        transaction): lets a reader poll with one primary-key read before reloading."""
+        ...
+
+    def load_boot(self) -> BootRecords:
+        """The stamp, then every node, profile, release and bundle: one session."""
+        ...
+
+    # -- boot timeline: state shared by every process (provisioner.bootlog) ---------------
+    def bind_ip(self, ip: str, mac: str, at: datetime, *, stale: datetime, limit: int) -> None:
+        """Tie ``ip`` to ``mac``. A new binding is refused while ``limit``
+        bindings newer than ``stale`` exist; older ones are dropped."""
+        ...
+
+    def ip_binding(self, ip: str, since: datetime) -> str | None:
+        """The MAC tied to ``ip`` at or after ``since``."""
+        ...
+
+    def add_pending(
+        self, ip: str, step: BootStep, *, stale: datetime, per_ip: int, limit: int
+    ) -> bool:
+        """Keep ``step`` until ``ip`` is bound; steps older than ``stale`` are
+        dropped. False (and nothing kept) when ``ip`` already has ``per_ip``
+        steps or all IPs together ``limit``."""
+        ...
+
+    def take_pending(self, ip: str) -> list[BootStep]:
+        """Delete and return the steps waiting for ``ip``, oldest first (each
+        goes to exactly one caller)."""
+        ...
+
+    def add_milestone(self, window: str, event: Event) -> bool:
+        """Record ``event`` (a ``boot.<kind>`` of a node) unless that node already
+        has one of its kind in ``window``: one transaction; True when written."""
         ...
 
     # -- lifecycle -----------------------------------------------------------------------

@@ -202,3 +202,47 @@ class LeaseRow(Base):
     mac: Mapped[str] = mapped_column(String(17), index=True)
     expires_at: Mapped[datetime]
     hostname: Mapped[str | None] = mapped_column(String(253))
+
+
+# -- the change stamp and the boot timeline's shared state (migration 0005) --------------------
+class StampRow(Base):
+    """Counters bumped in the same transaction as the writes they stand for:
+    ``boot`` by every change to nodes, profiles, releases and bundles (the boot
+    read model polls it, :mod:`provisioner.bootview`)."""
+
+    __tablename__ = "stamps"
+
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class BootBindingRow(Base):
+    """Which MAC last used an IP (DHCP, or a per-MAC boot request), and when."""
+
+    __tablename__ = "boot_bindings"
+
+    ip: Mapped[str] = mapped_column(String(45), primary_key=True)
+    mac: Mapped[str] = mapped_column(String(17))
+    seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class BootPendingRow(Base):
+    """A boot step seen from an IP whose MAC is not known yet."""
+
+    __tablename__ = "boot_pending"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ip: Mapped[str] = mapped_column(String(45), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
+class BootMilestoneRow(Base):
+    """One row per milestone written: each kind once per node and install window."""
+
+    __tablename__ = "boot_milestones"
+
+    mac: Mapped[str] = mapped_column(String(17), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    window: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from ipaddress import IPv4Address
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
@@ -16,6 +16,9 @@ from sqlalchemy.orm import Session
 from provisioner.bootnames import join_initrd, split_initrd
 from provisioner.db.engine import make_engines
 from provisioner.db.models import (
+    BootBindingRow,
+    BootMilestoneRow,
+    BootPendingRow,
     BundleFileRow,
     BundleRow,
     EventRow,
@@ -23,6 +26,7 @@ from provisioner.db.models import (
     NodeRow,
     ProfileRow,
     ReleaseRow,
+    StampRow,
     TokenRow,
 )
 from provisioner.domain import (
@@ -42,6 +46,7 @@ from provisioner.domain import (
     utcnow,
 )
 from provisioner.errors import Conflict, NotFound, StoreError, ValidationError
+from provisioner.store import BootRecords, BootStep
 
 T = TypeVar("T")
 _Row = TypeVar("_Row", NodeRow, ProfileRow, BundleRow)
@@ -95,6 +100,14 @@ class SqlStore:
 
     def close(self) -> None:
         self._reader.dispose()
+
+    def _changed(self, s: Session, events: Sequence[Event] = ()) -> None:
+        """End of a write to nodes, profiles, releases or bundles: its events, and
+        the boot stamp bumped, in the writing transaction (last: the stamp row's
+        lock is held only until the commit)."""
+        for e in events:
+            s.add(self._event_row(e))
+        s.execute(update(StampRow).where(StampRow.name == "boot").values(value=StampRow.value + 1))
 
     # -- references ------------------------------------------------------------
     def _release_id(self, s: Session, ref: str | None, field: str) -> int | None:
@@ -206,17 +219,17 @@ class SqlStore:
             row.phases = dict(new.phases) or None
             row.build_token = new.build_token
             row.window_opened, row.window_expires = new.window_opened, new.window_expires
-            for e in events:
-                s.add(self._event_row(e))
             s.flush()
+            self._changed(s, events)
             return self._node(row, refs), created
 
         return self._rmw(run, f"node {mac}")
 
-    def delete_node(self, mac: str) -> None:
+    def delete_node(self, mac: str, events: Sequence[Event] = ()) -> None:
         with self._session(write=True) as s:
             if s.execute(delete(NodeRow).where(NodeRow.mac == mac)).rowcount == 0:  # type: ignore[attr-defined]
                 raise NotFound("node", mac)
+            self._changed(s, events)
 
     # -- profiles ------------------------------------------------------------
     @staticmethod
@@ -248,7 +261,10 @@ class SqlStore:
             return [self._profile(r, refs) for r in rows]
 
     def change_profile(
-        self, name: str, change: Callable[[Profile | None], Profile]
+        self,
+        name: str,
+        change: Callable[[Profile | None], Profile],
+        events: Sequence[Event] = (),
     ) -> tuple[Profile, bool]:
         def run(s: Session) -> tuple[Profile, bool]:
             row = s.scalar(self._locked(select(ProfileRow).where(ProfileRow.name == name)))
@@ -271,11 +287,12 @@ class SqlStore:
             row.description = new.description
             row.updated_at = new.updated_at
             s.flush()
+            self._changed(s, events)
             return self._profile(row, refs), created
 
         return self._rmw(run, f"profile {name}")
 
-    def delete_profile(self, name: str) -> None:
+    def delete_profile(self, name: str, events: Sequence[Event] = ()) -> None:
         with self._session(write=True) as s:
             row = s.scalar(self._locked(select(ProfileRow).where(ProfileRow.name == name)))
             if row is None:
@@ -284,6 +301,7 @@ class SqlStore:
             if users:
                 raise Conflict(f"profile {name!r} is still used by {_users('node', users)}")
             s.delete(row)
+            self._changed(s, events)
 
     # -- releases ------------------------------------------------------------
     @staticmethod
@@ -311,7 +329,7 @@ class SqlStore:
             rows = s.scalars(select(ReleaseRow).order_by(ReleaseRow.name, ReleaseRow.id))
             return [self._release(r) for r in rows]
 
-    def add_release(self, release: Release) -> Release:
+    def add_release(self, release: Release, events: Sequence[Event] = ()) -> Release:
         def run(s: Session) -> Release:
             exists = s.scalar(
                 select(func.count())
@@ -336,11 +354,12 @@ class SqlStore:
                     created_at=release.created_at,
                 )
             )
+            self._changed(s, events)
             return release
 
         return self._rmw(run, f"release {release.ref}")
 
-    def delete_release(self, name: str, version: str) -> None:
+    def delete_release(self, name: str, version: str, events: Sequence[Event] = ()) -> None:
         ref = f"{name}:{version}"
         with self._session(write=True) as s:
             row = s.scalar(
@@ -357,6 +376,7 @@ class SqlStore:
                 ProfileRow.release_id == row.id,
             )
             s.delete(row)
+            self._changed(s, events)
 
     # -- bundles ------------------------------------------------------------
     @staticmethod
@@ -398,7 +418,10 @@ class SqlStore:
             return [self._bundle(r, files.get(r.name, [])) for r in rows]
 
     def change_bundle(
-        self, name: str, change: Callable[[Bundle | None], Bundle]
+        self,
+        name: str,
+        change: Callable[[Bundle | None], Bundle],
+        events: Sequence[Event] = (),
     ) -> tuple[Bundle, bool]:
         def run(s: Session) -> tuple[Bundle, bool]:
             row = s.scalar(self._locked(select(BundleRow).where(BundleRow.name == name)))
@@ -413,6 +436,7 @@ class SqlStore:
             row.iso, row.definition, row.image = new.iso, new.definition, new.image
             s.flush()
             new_files = self._sync_bundle_files(s, name, files, new.files)
+            self._changed(s, events)
             return self._bundle(row, new_files), created
 
         return self._rmw(run, f"bundle {name}")
@@ -439,7 +463,7 @@ class SqlStore:
         s.flush()
         return result
 
-    def delete_bundle(self, name: str) -> None:
+    def delete_bundle(self, name: str, events: Sequence[Event] = ()) -> None:
         with self._session(write=True) as s:
             row = s.scalar(self._locked(select(BundleRow).where(BundleRow.name == name)))
             if row is None:
@@ -449,6 +473,7 @@ class SqlStore:
             )
             s.execute(delete(BundleFileRow).where(BundleFileRow.bundle_name == name))
             s.delete(row)
+            self._changed(s, events)
 
     # -- events ------------------------------------------------------------
     @staticmethod
@@ -553,10 +578,91 @@ class SqlStore:
                 )
                 s.execute(stmt, rows)
 
+    @staticmethod
+    def _stamp(s: Session) -> str:
+        return str(s.scalar(select(StampRow.value).where(StampRow.name == "boot")))
+
     def nodes_stamp(self) -> str:
         with self._session(write=False) as s:
-            parts = [
-                s.execute(select(func.count(), func.max(row.updated_at))).one()
-                for row in (NodeRow, ProfileRow)
-            ]
-        return ";".join(f"{count}@{latest}" for count, latest in parts)
+            return self._stamp(s)
+
+    def load_boot(self) -> BootRecords:
+        def by_name(row: Any, key: Any = None) -> Any:
+            return select(row).order_by(row.name if key is None else key)
+
+        with self._session(write=False) as s:
+            stamp = self._stamp(s)
+            releases = list(s.scalars(select(ReleaseRow).order_by(ReleaseRow.name, ReleaseRow.id)))
+            refs = {r.id: f"{r.name}:{r.version}" for r in releases}
+            files = self._bundle_files(s)
+            return BootRecords(
+                stamp=stamp,
+                nodes=tuple(self._node(r, refs) for r in s.scalars(by_name(NodeRow, NodeRow.mac))),
+                profiles=tuple(self._profile(r, refs) for r in s.scalars(by_name(ProfileRow))),
+                releases=tuple(self._release(r) for r in releases),
+                bundles=tuple(
+                    self._bundle(r, files.get(r.name, [])) for r in s.scalars(by_name(BundleRow))
+                ),
+            )
+
+    # -- boot timeline (provisioner.bootlog) -------------------------------------------------
+    def _insert(self) -> Any:
+        return (postgresql if self._for_update else sqlite).insert
+
+    @staticmethod
+    def _take(s: Session, ip: str) -> list[BootStep]:
+        rows = s.execute(
+            delete(BootPendingRow)
+            .where(BootPendingRow.ip == ip)
+            .returning(BootPendingRow.kind, BootPendingRow.detail, BootPendingRow.at)
+        ).all()
+        return sorted((BootStep(k, d, at) for k, d, at in rows), key=lambda p: p.at)
+
+    def bind_ip(self, ip: str, mac: str, at: datetime, *, stale: datetime, limit: int) -> None:
+        with self._session(write=True) as s:
+            found = s.execute(
+                update(BootBindingRow).where(BootBindingRow.ip == ip).values(mac=mac, seen_at=at)
+            )
+            if found.rowcount == 0:  # type: ignore[attr-defined]
+                s.execute(delete(BootBindingRow).where(BootBindingRow.seen_at < stale))
+                if (s.scalar(select(func.count()).select_from(BootBindingRow)) or 0) < limit:
+                    s.add(BootBindingRow(ip=ip, mac=mac, seen_at=at))
+
+    def ip_binding(self, ip: str, since: datetime) -> str | None:
+        with self._session(write=False) as s:
+            return s.scalar(
+                select(BootBindingRow.mac).where(
+                    BootBindingRow.ip == ip, BootBindingRow.seen_at >= since
+                )
+            )
+
+    def add_pending(
+        self, ip: str, step: BootStep, *, stale: datetime, per_ip: int, limit: int
+    ) -> bool:
+        with self._session(write=True) as s:
+            s.execute(delete(BootPendingRow).where(BootPendingRow.at < stale))
+            count = select(func.count()).select_from(BootPendingRow)
+            if (s.scalar(count.where(BootPendingRow.ip == ip)) or 0) >= per_ip or (
+                s.scalar(count) or 0
+            ) >= limit:
+                return False
+            s.add(BootPendingRow(ip=ip, kind=step.kind, detail=step.detail[:255], at=step.at))
+            return True
+
+    def take_pending(self, ip: str) -> list[BootStep]:
+        with self._session(write=True) as s:
+            return self._take(s, ip)
+
+    def add_milestone(self, window: str, event: Event) -> bool:
+        if event.mac is None:
+            raise ValueError("a milestone belongs to a node")
+        kind = event.kind.removeprefix("boot.")
+        with self._session(write=True) as s:
+            stmt = self._insert()(BootMilestoneRow.__table__).values(
+                mac=event.mac, kind=kind, window=window
+            )
+            written = s.execute(stmt.on_conflict_do_nothing().returning(BootMilestoneRow.mac))
+            if written.first() is None:  # that node has this kind in this window
+                return False
+            s.add(self._event_row(event))
+            return True

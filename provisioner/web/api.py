@@ -14,9 +14,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from provisioner.bootnames import config_path
+from provisioner.bootview import Catalog
 from provisioner.domain import Node, Role, parse_enum
 from provisioner.errors import ValidationError
-from provisioner.service import Catalog
 from provisioner.views import event_view, node_view, profile_view, token_view
 from provisioner.web.auth import require_token
 from provisioner.web.boot import server_url as boot_server_url

@@ -41,6 +41,13 @@ _TREE = "provisioner.boot_tree"
 _BOOTLOG = "provisioner.bootlog"
 
 
+@bp.after_request
+def _served_by(resp: Response) -> Response:
+    """Which process answered (several HTTP workers share the boot timeline)."""
+    resp.headers["X-Provisioner-Worker"] = str(os.getpid())
+    return resp
+
+
 def server_url() -> str:
     """How booting boxes reach us: the configured address, else the URL this
     request came to (:func:`provisioner.bootnames.server_url`: TFTP's rule too)."""
@@ -53,7 +60,7 @@ def _milestone(kind: str, mac: str | None, detail: str) -> None:
     """Tell the node timeline (provisioner.bootlog) that a box reached a step."""
     bootlog = current_app.extensions.get(_BOOTLOG)
     if bootlog is None:
-        bootlog = current_app.extensions[_BOOTLOG] = BootLog(ctx().store)
+        bootlog = current_app.extensions[_BOOTLOG] = BootLog(ctx().store, view=ctx().service.view)
     bootlog.record(kind, mac=mac, ip=request.remote_addr, detail=detail)
 
 

@@ -13,6 +13,7 @@ import itertools
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import datetime
 from ipaddress import IPv4Address
 from typing import Any, NoReturn
 
@@ -30,7 +31,7 @@ from provisioner.domain import (
     utcnow,
 )
 from provisioner.errors import Conflict, NotFound, StoreError, ValidationError
-from provisioner.store import Store
+from provisioner.store import BootRecords, BootStep, Store
 
 
 def _users(kind: str, keys: Sequence[str]) -> str:
@@ -51,6 +52,9 @@ class MemoryStore:
         self._leases: dict[IPv4Address, Lease] = {}
         self._ids = itertools.count(1)
         self._stamp = 0
+        self._bindings: dict[str, tuple[str, datetime]] = {}  # ip -> (mac, seen)
+        self._pending: list[tuple[str, BootStep]] = []  # (ip, step), oldest first
+        self._milestones: set[tuple[str, str, str]] = set()  # (mac, kind, window)
 
     # -- references --------------------------------------------------------------------------
     def _check_refs(self, release: str | None, bundle: str | None) -> None:
@@ -112,11 +116,11 @@ class MemoryStore:
             self._stamp += 1
             return new, old is None
 
-    def delete_node(self, mac: str) -> None:
+    def delete_node(self, mac: str, events: Sequence[Event] = ()) -> None:
         with self._lock:
             if self._nodes.pop(mac, None) is None:
                 raise NotFound("node", mac)
-            self._stamp += 1
+            self._events_and_stamp(events)
 
     # -- profiles ----------------------------------------------------------------------------
     def get_profile(self, name: str) -> Profile:
@@ -130,7 +134,10 @@ class MemoryStore:
             return [self._profiles[name] for name in sorted(self._profiles)]
 
     def change_profile(
-        self, name: str, change: Callable[[Profile | None], Profile]
+        self,
+        name: str,
+        change: Callable[[Profile | None], Profile],
+        events: Sequence[Event] = (),
     ) -> tuple[Profile, bool]:
         with self._lock:
             old = self._profiles.get(name)
@@ -139,10 +146,10 @@ class MemoryStore:
                 raise ValidationError("name", "a profile's name cannot change")
             self._check_refs(new.release, new.bundle)
             self._profiles[name] = new
-            self._stamp += 1
+            self._events_and_stamp(events)
             return new, old is None
 
-    def delete_profile(self, name: str) -> None:
+    def delete_profile(self, name: str, events: Sequence[Event] = ()) -> None:
         with self._lock:
             if name not in self._profiles:
                 raise NotFound("profile", name)
@@ -150,7 +157,7 @@ class MemoryStore:
             if users:
                 raise Conflict(f"profile {name!r} is still used by {_users('node', users)}")
             del self._profiles[name]
-            self._stamp += 1
+            self._events_and_stamp(events)
 
     # -- releases ----------------------------------------------------------------------------
     def get_release(self, name: str, version: str) -> Release:
@@ -164,7 +171,7 @@ class MemoryStore:
         with self._lock:
             return sorted(self._releases.values(), key=lambda r: r.name)  # then as added
 
-    def add_release(self, release: Release) -> Release:
+    def add_release(self, release: Release, events: Sequence[Event] = ()) -> Release:
         with self._lock:
             if release.ref in self._releases:
                 raise Conflict(f"release {release.ref!r} already exists")
@@ -175,15 +182,17 @@ class MemoryStore:
                     f"{same.ref} (sha256 {release.sha256})"
                 )
             self._releases[release.ref] = release
+            self._events_and_stamp(events)
             return release
 
-    def delete_release(self, name: str, version: str) -> None:
+    def delete_release(self, name: str, version: str, events: Sequence[Event] = ()) -> None:
         ref = f"{name}:{version}"
         with self._lock:
             if ref not in self._releases:
                 raise NotFound("release", ref)
             self._refuse_if_used(f"release {ref!r}", lambda x: x.release == ref)
             del self._releases[ref]
+            self._events_and_stamp(events)
 
     # -- bundles -----------------------------------------------------------------------------
     def get_bundle(self, name: str) -> Bundle:
@@ -197,7 +206,10 @@ class MemoryStore:
             return [self._bundles[name] for name in sorted(self._bundles)]
 
     def change_bundle(
-        self, name: str, change: Callable[[Bundle | None], Bundle]
+        self,
+        name: str,
+        change: Callable[[Bundle | None], Bundle],
+        events: Sequence[Event] = (),
     ) -> tuple[Bundle, bool]:
         with self._lock:
             old = self._bundles.get(name)
@@ -210,16 +222,23 @@ class MemoryStore:
             order = list(BUNDLE_KINDS)
             new = replace(new, files=tuple(sorted(new.files, key=lambda f: order.index(f.kind))))
             self._bundles[name] = new
+            self._events_and_stamp(events)
             return new, old is None
 
-    def delete_bundle(self, name: str) -> None:
+    def delete_bundle(self, name: str, events: Sequence[Event] = ()) -> None:
         with self._lock:
             if name not in self._bundles:
                 raise NotFound("bundle", name)
             self._refuse_if_used(f"bundle {name!r}", lambda x: x.bundle == name)
             del self._bundles[name]
+            self._events_and_stamp(events)
 
     # -- events ------------------------------------------------------------------------------
+    def _events_and_stamp(self, events: Sequence[Event]) -> None:
+        for event in events:
+            self._add_event(event)
+        self._stamp += 1
+
     def _add_event(self, event: Event) -> Event:
         stored = replace(event, id=next(self._ids))
         self._events.append(stored)
@@ -275,7 +294,59 @@ class MemoryStore:
 
     def nodes_stamp(self) -> str:
         with self._lock:
-            return f"{len(self._nodes)};{len(self._profiles)};{self._stamp}"
+            return str(self._stamp)
+
+    def load_boot(self) -> BootRecords:
+        with self._lock:
+            return BootRecords(
+                stamp=str(self._stamp),
+                nodes=tuple(self._nodes[mac] for mac in sorted(self._nodes)),
+                profiles=tuple(self._profiles[n] for n in sorted(self._profiles)),
+                releases=tuple(self._releases.values()),
+                bundles=tuple(self._bundles[n] for n in sorted(self._bundles)),
+            )
+
+    # -- boot timeline -----------------------------------------------------------------------
+    def bind_ip(self, ip: str, mac: str, at: datetime, *, stale: datetime, limit: int) -> None:
+        with self._lock:
+            if ip not in self._bindings:
+                self._bindings = {k: v for k, v in self._bindings.items() if v[1] >= stale}
+                if len(self._bindings) >= limit:
+                    return
+            self._bindings[ip] = (mac, at)
+
+    def ip_binding(self, ip: str, since: datetime) -> str | None:
+        with self._lock:
+            found = self._bindings.get(ip)
+            return found[0] if found and found[1] >= since else None
+
+    def add_pending(
+        self, ip: str, step: BootStep, *, stale: datetime, per_ip: int, limit: int
+    ) -> bool:
+        with self._lock:
+            self._pending = [(i, s) for i, s in self._pending if s.at >= stale]
+            mine = sum(1 for i, _ in self._pending if i == ip)
+            if mine >= per_ip or len(self._pending) >= limit:
+                return False
+            self._pending.append((ip, replace(step, detail=step.detail[:255])))
+            return True
+
+    def take_pending(self, ip: str) -> list[BootStep]:
+        with self._lock:
+            taken = [s for i, s in self._pending if i == ip]
+            self._pending = [(i, s) for i, s in self._pending if i != ip]
+            return taken
+
+    def add_milestone(self, window: str, event: Event) -> bool:
+        if event.mac is None:
+            raise ValueError("a milestone belongs to a node")
+        key = (event.mac, event.kind.removeprefix("boot."), window)
+        with self._lock:
+            if key in self._milestones:
+                return False
+            self._milestones.add(key)
+            self._add_event(event)
+            return True
 
     def close(self) -> None:
         pass
