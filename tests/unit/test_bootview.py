@@ -85,7 +85,8 @@ def test_a_node_put_opens_fewer_sessions_and_writes_node_and_event_together(
     assert r.status_code == 200, r.json
     # token, stamp, the write with its event, the reload the write made necessary
     assert put.sessions <= 5
-    assert [e.kind for e in store.list_events(MAC)][:2] == ["node.updated", "node.created"]
+    node_events = [e.kind for e in store.list_events(MAC) if e.kind.startswith("node.")]
+    assert node_events[:2] == ["node.updated", "node.created"]
 
 
 def test_each_table_is_seen_by_the_next_request(admin: Api, store: SqlStore) -> None:
