@@ -15,7 +15,7 @@ from media.layout import media_base_url
 from provisioner.domain import Event, Node, utcnow
 from provisioner.errors import NotFound, Unauthorized, ValidationError
 from provisioner.lifecycle import apply_report, parse_report
-from provisioner.manifest import build_manifest
+from provisioner.manifest import Download, build_manifest
 from provisioner.service import Service
 
 #: What a manifest value may contain (it is parsed by a shell script).
@@ -28,6 +28,10 @@ class FileRef:
     url: str
     size: int
     sha256: str
+
+    @classmethod
+    def of(cls, download: Download) -> FileRef:
+        return cls(download.filename, download.url, download.size, download.sha256)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +81,6 @@ def slot_mib(node_options_value: str | None, default: int) -> int:
     return int(node_options_value)
 
 
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 class Installer:
     def __init__(self, service: Service) -> None:
         self.service = service
@@ -100,24 +100,15 @@ class Installer:
             settings.media_url, settings.server_ip, settings.http_host_port[1], host_url
         )
         found = self.service.view.snapshot().effective(node)
-        doc = build_manifest(node, found.profile, found.release, found.bundle, base)
-        options = doc["options"]
-        release = doc["release"]
-        image = None
-        if release is not None:
-            image = FileRef(release["filename"], release["url"], release["size"], release["sha256"])
-        files = tuple(
-            FileRef(f["filename"], f["url"], f["size"], f["sha256"])
-            for f in (doc["bundle"] or {}).get("files", [])
-        )
+        m = build_manifest(node, found.profile, found.release, found.bundle, base)
         return AgentManifest(
-            mac=node.mac,
-            action=node.action.value,
-            release=release["ref"] if release else None,
-            image=image,
-            files=files,
-            slot_mib=slot_mib(_str(options.get("slotsize")), settings.slot_size_mib),
-            disk=_str(options.get("disk")),
+            mac=m.mac,
+            action=m.action.value,
+            release=m.release.release.ref if m.release else None,
+            image=FileRef.of(m.release.download) if m.release else None,
+            files=tuple(FileRef.of(f.download) for f in m.bundle.files) if m.bundle else (),
+            slot_mib=slot_mib(m.cmdline.get("slotsize"), settings.slot_size_mib),
+            disk=m.cmdline.get("disk"),
         )
 
     def report(self, token: str, form: Mapping[str, str]) -> Node:

@@ -27,21 +27,18 @@ from media.layout import (
 from media.squashfs import SUPERBLOCK_SIZE, parse_superblock
 from media.storage import MediaDirs, read_head_tail
 from media.uploads import Completed, Progress, Session, Uploads, check_sha256, check_size
-from provisioner.bootspec import effective_bundle_name, effective_release
 from provisioner.config import Settings
 from provisioner.domain import (
     Bundle,
     BundleFile,
     Event,
     Release,
-    normalize_mac,
     parse_release_ref,
     validate_name,
     validate_version,
 )
 from provisioner.errors import Conflict, NotFound, ValidationError
 from provisioner.fields import bundle_from_fields, check_bundle
-from provisioner.manifest import build_manifest
 from provisioner.store import Store
 
 Stored = Release | Bundle
@@ -220,16 +217,6 @@ class MediaLibrary:
         for f in gone:
             self.dirs.remove(bundle_file_relpath(name, f))
         return bundle
-
-    # -- the manifest --------------------------------------------------------------------
-    def manifest(self, mac: str, base_url: str) -> dict[str, Any]:
-        node = self.store.get_node(normalize_mac(mac))
-        profile = self.store.get_profile(node.profile) if node.profile else None
-        ref = effective_release(node, profile)
-        release = self.store.get_release(*parse_release_ref(ref)) if ref else None
-        bundle_name = effective_bundle_name(node, profile)
-        bundle = self.store.get_bundle(bundle_name) if bundle_name else None
-        return build_manifest(node, profile, release, bundle, base_url)
 
 
 def _event(event: str, message: str, **data: str) -> Event:

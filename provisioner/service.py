@@ -37,6 +37,7 @@ from provisioner.errors import NotFound, ValidationError
 from provisioner.fields import bundle_from_fields, node_from_fields, profile_from_fields
 from provisioner.importer import plan_import
 from provisioner.lifecycle import agent_words, with_window
+from provisioner.manifest import Manifest, build_manifest
 from provisioner.store import Store
 from pxelinux.render import MenuEntry, ipxe_menu, ipxe_script, pxelinux_config, pxelinux_menu
 from pxelinux.syslinux_cfg import Problem
@@ -166,6 +167,17 @@ class Service:
                 self.settings.menu_timeout,
             )
         return None
+
+    def manifest(self, mac_text: str, base_url: str) -> Manifest:
+        """The node's manifest (:mod:`provisioner.manifest`) from the boot read model;
+        ``base_url`` ends in ``/media/``. An unknown MAC is :class:`NotFound`."""
+        mac = normalize_mac(mac_text)
+        snap = self.view.snapshot()
+        node = snap.node(mac)
+        if node is None:
+            raise NotFound("node", mac)
+        found = snap.effective(node)
+        return build_manifest(node, found.profile, found.release, found.bundle, base_url)
 
     # -- nodes ------------------------------------------------------------------------
     def put_node(

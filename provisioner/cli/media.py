@@ -259,7 +259,7 @@ def bundle_remove_file(inv: Invocation, name: str, kind: str) -> None:
 def node_manifest(inv: Invocation, mac: str) -> None:
     """What the box must fetch (URLs, sizes, sha256) and its options, as JSON."""
     with service(inv) as svc:
-        _echo_json(MediaLibrary(svc.store, svc.settings).manifest(mac, _base(svc)))
+        _echo_json(svc.manifest(mac, _base(svc)).to_json())
 
 
 # -- uploads ---------------------------------------------------------------------------------------

@@ -269,4 +269,4 @@ def put_upload(upload_id: str) -> tuple[Response, int]:
 @bp.get("/nodes/<mac>/manifest")
 def node_manifest(mac: str) -> Response:
     """What the box must fetch (URLs, sizes, sha256) and its effective options."""
-    return jsonify(library().manifest(mac, media_base()))
+    return jsonify(ctx().service.manifest(mac, media_base()).to_json())
