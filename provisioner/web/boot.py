@@ -79,17 +79,10 @@ def _text(body: str) -> Response:
 @bp.get("/pxelinux.cfg/<name>")
 def pxelinux_cfg(name: str) -> Response:
     text = ctx().service.pxelinux_file(name, server_url())
-    if text is not None:
-        _milestone("config", mac_from_config_name(name), f"HTTP pxelinux.cfg/{name}")
-    log.info(
-        "HTTP boot fetch pxelinux.cfg/%s from %s: %s",
-        name,
-        request.remote_addr,
-        "served" if text is not None else "not found",
+    mac = mac_from_config_name(name)
+    return _generated(
+        text, f"pxelinux.cfg/{name}", "not found", ("config", mac, f"HTTP pxelinux.cfg/{name}")
     )
-    if text is None:
-        abort(404)
-    return _text(text)
 
 
 @bp.get("/ipxe")
@@ -100,14 +93,17 @@ def ipxe() -> Response:
     mac = normalize_mac(raw)
     server = server_url()
     text = ctx().service.ipxe_file(mac, f"{server}/boot/files/", server)
+    return _generated(text, f"ipxe mac={mac}", "unknown MAC", ("loader", mac, "HTTP iPXE script"))
+
+
+def _generated(
+    text: str | None, what: str, missing: str, milestone: tuple[str, str | None, str]
+) -> Response:
+    """A generated boot file (or 404), logged, its milestone recorded when served."""
     if text is not None:
-        _milestone("loader", mac, "HTTP iPXE script")
-    log.info(
-        "HTTP boot fetch ipxe mac=%s from %s: %s",
-        mac,
-        request.remote_addr,
-        "served" if text is not None else "unknown MAC",
-    )
+        _milestone(*milestone)
+    log.info("HTTP boot fetch %s from %s: %s", what, request.remote_addr,
+             "served" if text is not None else missing)  # fmt: skip
     if text is None:
         abort(404)
     return _text(text)
