@@ -9,7 +9,7 @@ installing box's agent (:mod:`provisioner.installer`) read the same typed
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from media.layout import bundle_file_relpath, media_url, release_relpath
@@ -31,14 +31,12 @@ class Download:
     size: int
     sha256: str
 
+    @classmethod
+    def of(cls, purpose: str, record: Release | BundleFile, url: str) -> Download:
+        return cls(purpose, record.filename, url, record.size, record.sha256)
+
     def to_json(self) -> dict[str, Any]:
-        return {
-            "purpose": self.purpose,
-            "filename": self.filename,
-            "url": self.url,
-            "size": self.size,
-            "sha256": self.sha256,
-        }
+        return asdict(self)  # purpose, filename, url, size, sha256: the served order
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +48,7 @@ class ReleaseEntry:
 
     @property
     def download(self) -> Download:
-        r = self.release
-        return Download("release", r.filename, self.url, r.size, r.sha256)
+        return Download.of("release", self.release, self.url)
 
     def to_json(self) -> dict[str, Any]:
         r = self.release
@@ -76,8 +73,7 @@ class FileEntry:
 
     @property
     def download(self) -> Download:
-        f = self.file
-        return Download(self.option, f.filename, self.url, f.size, f.sha256)
+        return Download.of(self.option, self.file, self.url)
 
     def to_json(self) -> dict[str, Any]:
         f = self.file

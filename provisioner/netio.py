@@ -10,8 +10,10 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import logging
 import socket
 import struct
+from collections.abc import Iterator
 from ipaddress import IPv4Address
 from typing import Protocol
 
@@ -22,6 +24,8 @@ IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux; Python < 3.14 lacks the 
 RECEIVE_BUFFER = 4 * 1024 * 1024
 SIOCGIFADDR = 0x8915
 SIOCGIFNETMASK = 0x891B
+
+log = logging.getLogger("provisioner.netio")
 
 
 class Daemon(Protocol):
@@ -83,6 +87,23 @@ def local_address(ancdata: list[tuple[int, int, bytes]]) -> bytes:
         if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= 12:
             return value[4:8]
     return b""
+
+
+def receive_burst(
+    sock: socket.socket, size: int, name: str, burst: int = 64
+) -> Iterator[tuple[bytes, tuple[str, int], bytes]]:
+    """Up to ``burst`` datagrams waiting on ``sock`` (then the loop lets others
+    run): ``(data, (client ip, port), our address it was sent to or b"")``.
+    Stops quietly when nothing is waiting or the socket fails (logged as ``name``)."""
+    for _ in range(burst):
+        try:
+            data, anc, _flags, addr = sock.recvmsg(size, 64)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            log.debug("%s receive failed: %s", name, exc)
+            return
+        yield data, (addr[0], addr[1]), local_address(anc)
 
 
 def send_from(sock: socket.socket, data: bytes, to: tuple[str, int], local: bytes) -> None:

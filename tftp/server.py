@@ -129,17 +129,12 @@ class TftpServer:
     # -- requests ----------------------------------------------------------------------------
     def _on_readable(self) -> None:
         assert self._sock is not None
-        for _ in range(64):  # drain a burst, then let the sessions run
-            try:
-                data, anc, _flags, addr = self._sock.recvmsg(packet.MAX_PACKET + 1, 64)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                log.debug("TFTP receive failed: %s", exc)
-                return
-            spec_dst = netio.local_address(anc)
+        # drain a burst, then let the sessions run
+        for data, client, spec_dst in netio.receive_burst(
+            self._sock, packet.MAX_PACKET + 1, "TFTP"
+        ):
             local = socket.inet_ntoa(spec_dst) if spec_dst else self.address[0]
-            self._on_datagram(data, (addr[0], addr[1]), local)
+            self._on_datagram(data, client, local)
 
     def _reply_error(self, to: Address, code: ErrorCode, message: str) -> None:
         if self._sock is not None:

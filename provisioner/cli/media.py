@@ -28,7 +28,16 @@ from rich.progress import (
 from media.layout import media_base_url, media_url, release_relpath
 from provisioner.bootnames import base_url
 from provisioner.cli.objects import bundle, node
-from provisioner.cli.root import Invocation, _echo_json, _errors, main, pass_inv, service
+from provisioner.cli.root import (
+    Invocation,
+    _echo_json,
+    _echo_rows,
+    _errors,
+    delete_command,
+    main,
+    pass_inv,
+    service,
+)
 from provisioner.domain import BUNDLE_KINDS, Release, parse_release_ref
 from provisioner.errors import NotFound
 from provisioner.media_library import MediaLibrary, Stored
@@ -169,11 +178,9 @@ def image_list(inv: Invocation, as_json: bool) -> None:
     """All releases."""
     with service(inv) as svc:
         views = [_release_view(svc, r) for r in svc.store.list_releases()]
-    if as_json:
-        _echo_json(views)
-        return
-    for v in views:
-        click.echo(f"{v['ref']:<24} {v['size']:>14}  {v['sha256'][:16]}  {v['url']}")
+    _echo_rows(
+        views, as_json, lambda v: f"{v['ref']:<24} {v['size']:>14}  {v['sha256'][:16]}  {v['url']}"
+    )
 
 
 @image.command("show")
@@ -192,15 +199,13 @@ def image_show(inv: Invocation, ref: str, as_json: bool) -> None:
         click.echo(f"{key + ':':<12} {view[key]}")
 
 
-@image.command("delete")
-@click.argument("ref")
-@pass_inv
-@_errors
-def image_delete(inv: Invocation, ref: str) -> None:
-    """Delete a release no node or profile uses, and its file."""
-    with service(inv) as svc:
-        MediaLibrary(svc.store, svc.settings).delete_release(ref)
-    click.echo(f"release {ref} deleted")
+delete_command(
+    image,
+    "ref",
+    "Delete a release no node or profile uses, and its file.",
+    lambda svc, ref: MediaLibrary(svc.store, svc.settings).delete_release(ref),
+    lambda ref: f"release {ref} deleted",
+)
 
 
 # -- bundle files ----------------------------------------------------------------------------

@@ -12,9 +12,19 @@ import click
 
 from provisioner.bootnames import base_url, config_path
 from provisioner.bootparams import Options
-from provisioner.cli.root import Invocation, _echo_json, _errors, main, pass_inv, service
+from provisioner.cli.root import (
+    Invocation,
+    _echo_json,
+    _echo_rows,
+    _errors,
+    delete_command,
+    main,
+    pass_inv,
+    service,
+)
 from provisioner.domain import Action, normalize_mac
 from provisioner.errors import ValidationError
+from provisioner.service import Service
 from provisioner.views import bundle_view, node_view, profile_view
 from pxelinux.render import ipxe_script, pxelinux_config
 
@@ -138,25 +148,15 @@ def node_list(inv: Invocation, as_json: bool) -> None:
                 views.append(node_view(n, svc.bootspec(n, cat, agent=False)))
             except ValidationError as exc:
                 views.append(node_view(n, None, exc))
-    if as_json:
-        _echo_json(views)
-        return
-    for v in views:
-        click.echo(
-            f"{v['mac']}  {v['hostname'] or '-':<20} {v['profile'] or '-':<12} "
-            f"{v['action']:<8} {v['state']:<10} {v['options']}"
-        )
+    _echo_rows(views, as_json, lambda v: (
+        f"{v['mac']}  {v['hostname'] or '-':<20} {v['profile'] or '-':<12} "
+        f"{v['action']:<8} {v['state']:<10} {v['options']}"
+    ))  # fmt: skip
 
 
-@node.command("delete")
-@click.argument("mac")
-@pass_inv
-@_errors
-def node_delete(inv: Invocation, mac: str) -> None:
-    """Forget a node."""
-    with service(inv) as svc:
-        svc.delete_node(mac)
-    click.echo(f"node {normalize_mac(mac)} deleted")
+delete_command(
+    node, "mac", "Forget a node.", Service.delete_node, lambda m: f"node {normalize_mac(m)} deleted"
+)
 
 
 # -- profiles --------------------------------------------------------------------------------
@@ -222,22 +222,16 @@ def profile_list(inv: Invocation, as_json: bool) -> None:
     """All profiles."""
     with service(inv) as svc:
         views = [profile_view(p) for p in svc.store.list_profiles()]
-    if as_json:
-        _echo_json(views)
-        return
-    for v in views:
-        click.echo(f"{v['name']:<16} {v['kernel']:<12} {v['options']}")
+    _echo_rows(views, as_json, lambda v: f"{v['name']:<16} {v['kernel']:<12} {v['options']}")
 
 
-@profile.command("delete")
-@click.argument("name")
-@pass_inv
-@_errors
-def profile_delete(inv: Invocation, name: str) -> None:
-    """Delete a profile no node uses."""
-    with service(inv) as svc:
-        svc.delete_profile(name)
-    click.echo(f"profile {name} deleted")
+delete_command(
+    profile,
+    "name",
+    "Delete a profile no node uses.",
+    Service.delete_profile,
+    lambda name: f"profile {name} deleted",
+)
 
 
 # -- bundles ------------------------------------------------------------------------------------
@@ -270,21 +264,19 @@ def bundle_list(inv: Invocation, as_json: bool) -> None:
     """All bundles."""
     with service(inv) as svc:
         views = [bundle_view(b) for b in svc.store.list_bundles()]
-    if as_json:
-        _echo_json(views)
-        return
-    for v in views:
-        click.echo(f"{v['name']:<16} {v['options']}")
+    _echo_rows(views, as_json, lambda v: f"{v['name']:<16} {v['options']}")
 
 
-@bundle.command("delete")
-@click.argument("name")
-@pass_inv
-@_errors
-def bundle_delete(inv: Invocation, name: str) -> None:
-    """Delete a bundle no node or profile uses, and its uploaded files."""
+def _delete_bundle(svc: Service, name: str) -> None:
     from provisioner.media_library import MediaLibrary
 
-    with service(inv) as svc:
-        MediaLibrary(svc.store, svc.settings).delete_bundle(name)
-    click.echo(f"bundle {name} deleted")
+    MediaLibrary(svc.store, svc.settings).delete_bundle(name)
+
+
+delete_command(
+    bundle,
+    "name",
+    "Delete a bundle no node or profile uses, and its uploaded files.",
+    _delete_bundle,
+    lambda name: f"bundle {name} deleted",
+)

@@ -55,6 +55,17 @@ def _echo_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=False))
 
 
+def _echo_rows(
+    views: list[dict[str, Any]], as_json: bool, line: Callable[[dict[str, Any]], str]
+) -> None:
+    """A list command's output: the API's JSON, or one line per item."""
+    if as_json:
+        _echo_json(views)
+        return
+    for v in views:
+        click.echo(line(v))
+
+
 pass_inv = click.make_pass_decorator(Invocation)
 
 
@@ -104,6 +115,26 @@ def _errors(fn: F) -> F:
         return None
 
     return wrapper  # type: ignore[return-value]
+
+
+def delete_command(
+    group: click.Group,
+    arg: str,
+    doc: str,
+    delete: Callable[[Service, str], object],
+    done: Callable[[str], str],
+) -> None:
+    """Add ``delete ARG`` to ``group``: ``delete(service, value)``, then ``done(value)``."""
+
+    @group.command("delete", help=doc)
+    @click.argument(arg)
+    @pass_inv
+    @_errors
+    def command(inv: Invocation, /, **args: str) -> None:
+        value = args[arg]
+        with service(inv) as svc:
+            delete(svc, value)
+        click.echo(done(value))
 
 
 # -- serve ----------------------------------------------------------------------------------

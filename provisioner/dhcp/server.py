@@ -34,7 +34,7 @@ import errno
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from provisioner.dhcp.backend import DhcpBackend
@@ -60,34 +60,33 @@ RECV_BUFFER = 1 << 20
 DROP_LOG_LIMIT = 20
 
 
+@contextlib.contextmanager
+def _explained(setting: str, denied: str, known: int, known_why: str) -> Iterator[None]:
+    """Turn "permission denied" and one expected errno into a ConfigError naming
+    ``setting``; anything else goes up as it is."""
+    try:
+        yield
+    except PermissionError:
+        raise ConfigError(setting, denied) from None
+    except OSError as exc:
+        if exc.errno == known:
+            raise ConfigError(setting, known_why) from None
+        raise
+
+
 def open_socket(iface: str, port: int) -> socket.socket:
     """UDP ``0.0.0.0:port`` bound to ``iface`` only; ConfigError says why not."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
-        try:
+        denied = f"binding to {iface} needs root (or CAP_NET_RAW)"
+        with _explained("interface", denied, errno.ENODEV, f"no interface named {iface!r}"):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
-        except PermissionError:
-            raise ConfigError(
-                "interface", f"binding to {iface} needs root (or CAP_NET_RAW)"
-            ) from None
-        except OSError as exc:
-            if exc.errno == errno.ENODEV:
-                raise ConfigError("interface", f"no interface named {iface!r}") from None
-            raise
-        try:
+        denied = f"UDP port {port} needs root (or CAP_NET_BIND_SERVICE)"
+        in_use = f"UDP port {port} on {iface} is in use (another DHCP server?)"
+        with _explained("dhcp", denied, errno.EADDRINUSE, in_use):
             sock.bind(("0.0.0.0", port))  # noqa: S104 - scoped by SO_BINDTODEVICE above
-        except PermissionError:
-            raise ConfigError(
-                "dhcp", f"UDP port {port} needs root (or CAP_NET_BIND_SERVICE)"
-            ) from None
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise ConfigError(
-                    "dhcp", f"UDP port {port} on {iface} is in use (another DHCP server?)"
-                ) from None
-            raise
         sock.setblocking(False)
     except BaseException:
         sock.close()

@@ -157,16 +157,7 @@ class DnsServer:
 
     def _on_udp(self) -> None:
         assert self._udp is not None
-        for _ in range(64):
-            try:
-                data, anc, _flags, addr = self._udp.recvmsg(4096, 64)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                log.debug("DNS receive failed: %s", exc)
-                return
-            pktinfo = netio.local_address(anc)
-            client = (addr[0], addr[1])
+        for data, client, pktinfo in netio.receive_burst(self._udp, 4096, "DNS"):
             reply = self._answer(data, client[0], tcp=False)
             if isinstance(reply, Forward):
                 if len(self._tasks) >= MAX_FORWARDS:

@@ -15,6 +15,7 @@ from provisioner.web.openapi_parts import (
     json,
     list_of,
     path_param,
+    query_param,
     ref,
 )
 
@@ -28,17 +29,7 @@ _UPLOAD_ERRORS = {
 }
 
 
-def _query(name: str, description: str, required: bool = False) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": required,
-        "description": description,
-        "schema": {"type": "string"},
-    }
-
-
-_SHA256 = _query("sha256", "The file's SHA-256 (hex); refused, nothing stored, if it differs")
+_SHA256 = query_param("sha256", "The file's SHA-256 (hex); refused, nothing stored, if it differs")
 
 
 def _download(summary: str, params: list[dict[str, Any]]) -> dict[str, Any]:
@@ -68,8 +59,8 @@ def media_paths() -> dict[str, Any]:
             "post": {
                 "summary": "Upload a squashfs release image in one request (not resumable)",
                 "parameters": [
-                    _query("name", "Release name", True),
-                    _query("version", "Release version", True),
+                    query_param("name", "Release name", True),
+                    query_param("version", "Release version", True),
                     _SHA256,
                 ],
                 "requestBody": {"required": True, "content": _BINARY},
@@ -102,7 +93,7 @@ def media_paths() -> dict[str, Any]:
             "put": {
                 "summary": "Upload one file of a bundle in one request (not resumable)",
                 "parameters": [
-                    _query("filename", "File name; default: the bundle's name for this kind"),
+                    query_param("filename", "File name; default: the bundle's name for this kind"),
                     _SHA256,
                 ],
                 "requestBody": {"required": True, "content": _BINARY},

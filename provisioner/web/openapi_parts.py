@@ -30,14 +30,22 @@ MISSING = {"404": json(ref("Error"), "Not found")}
 CONFLICT = {"409": json(ref("Error"), "Conflicts with what is stored")}
 
 
-def path_param(name: str, description: str) -> dict[str, Any]:
+def param(where: str, name: str, description: str, required: bool) -> dict[str, Any]:
     return {
         "name": name,
-        "in": "path",
-        "required": True,
+        "in": where,
+        "required": required,
         "description": description,
         "schema": {"type": "string"},
     }
+
+
+def path_param(name: str, description: str) -> dict[str, Any]:
+    return param("path", name, description, required=True)
+
+
+def query_param(name: str, description: str, required: bool = False) -> dict[str, Any]:
+    return param("query", name, description, required)
 
 
 def crud(kind: str, key: str, key_doc: str, schema: str, input_schema: str) -> dict[str, Any]:
