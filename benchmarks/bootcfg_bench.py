@@ -3,15 +3,22 @@ the store, served by ``provisioner serve`` (gunicorn, production defaults: 2 gth
 workers x 16 threads, INFO log, access log on), against nginx serving the same
 1,000 files as static files from disk, in the same run.
 
-    .venv/bin/python -m benchmarks.bootcfg_bench --label before-021a9f0
-    .venv/bin/python -m benchmarks.bootcfg_bench --label after-XXXXXXX \\
-        --compare benchmarks/results/bootcfg-before-021a9f0.json
+    .venv/bin/python -m benchmarks.bootcfg_bench --label after-XXXXXXX --baseline 0bd5dfc
+    .venv/bin/python -m benchmarks.bootcfg_bench --label local-XXXXXXX --baseline 0bd5dfc \\
+        --action local
+
+``--baseline REF`` serves, in the same run and taking turns with the others, the
+same stores filled and served by the code of commit REF (a temporary git worktree,
+run with this venv): a before/after comparison that load from elsewhere on the
+machine hits alike. ``--action local`` puts every node in action ``local`` (the
+steady state of an installed rack: boxes booting their disks) instead of
+``install`` (every box in an install window, the boot storm of a rack install).
 
 What it does:
 
 * fills a store in-process (Service/Store API) with 1 release, 2 bundles, 4 profiles
   with dot-options (3 with the release, 2 with a bundle) and ``--nodes`` nodes spread
-  over them, each with its own ``ip.``/``hostname`` and action install (so every
+  over them, each with its own ``ip.``/``hostname`` and ``--action`` (install: every
   APPEND carries ``server. token. action.``); every 10th node names its own bundle,
   every 7th the release itself; once in SQLite (the default) and, unless
   ``--no-pg``, once in PostgreSQL (a private cluster, tests/support/pg.py);
@@ -89,7 +96,7 @@ def settings_for(data_dir: Path, database_url: str | None) -> Any:
     return load_settings(env)
 
 
-def populate(settings: Any, nodes: int) -> None:
+def populate(settings: Any, nodes: int, action: str = "install") -> None:
     """Release, bundles, profiles and nodes through the Service, as the API does."""
     from provisioner.db import open_store
     from provisioner.domain import Release
@@ -120,6 +127,7 @@ def populate(settings: Any, nodes: int) -> None:
                 "profile": names[i % len(names)],
                 "hostname": f"box{i:04d}",
                 "options": f"ip.10.20.{1 + i // 250}.{1 + i % 250}",
+                "action": action,
             }
             if i % 10 == 3:
                 data["bundle"] = "tinycore"
@@ -236,13 +244,18 @@ def rss_kib(pids: list[int]) -> int:
 
 
 @contextlib.contextmanager
-def provisioner_serve(work: Path, name: str, settings: Any, port: int) -> Iterator[int]:
+def provisioner_serve(
+    work: Path, name: str, settings: Any, port: int, code: Path | None = None
+) -> Iterator[int]:
     """``provisioner serve`` with the production defaults for workers, threads and
-    log level (tests use 1 worker and WARNING); yields the master's PID."""
+    log level (tests use 1 worker and WARNING), of this tree or of ``code`` (a
+    checkout of another commit); yields the master's PID."""
     extra = {"http_workers": "2", "http_threads": "16", "log_level": "INFO"}
     if settings.database_url:
         extra["database_url"] = settings.database_url
     env = server_env(settings.data_dir, port, **extra)
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
     log = work / f"{name}.log"
     with running([str(BIN / "provisioner"), "serve"], log, env) as proc:
         wait_tcp("127.0.0.1", port, 60, proc, log)
@@ -366,6 +379,59 @@ def run_wrk(
     result: dict[str, Any] = json.loads(line.split(" ", 1)[1])
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     return result
+
+
+# -- the baseline: another commit's code, in the same run --------------------------------
+@contextlib.contextmanager
+def baseline_checkout(ref: str, work: Path) -> Iterator[tuple[Path, str]]:
+    """A temporary git worktree of ``ref`` holding this script as
+    ``benchmarks/_bootcfg_now.py`` (so ``--prepare`` runs there); removed after."""
+    path = work / "baseline"
+    git = ["git", "-C", str(ROOT)]
+    commit = subprocess.run(
+        [*git, "rev-parse", "--short", ref], capture_output=True, text=True, timeout=30, check=True
+    ).stdout.strip()
+    subprocess.run([*git, "worktree", "add", "--detach", str(path), commit], capture_output=True,
+                   timeout=120, check=True)  # fmt: skip
+    try:
+        shutil.copy(Path(__file__), path / "benchmarks" / "_bootcfg_now.py")
+        yield path, commit
+    finally:
+        subprocess.run([*git, "worktree", "remove", "--force", str(path)], timeout=120,
+                       check=False)  # fmt: skip
+
+
+def prepare_elsewhere(
+    code: Path, settings: Any, args: argparse.Namespace, base_url: str, work: Path
+) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """Fill ``settings``' store and render the expected files with ``code``'s
+    provisioner (a subprocess importing it first); the SQL count too."""
+    out = work / f"prepare-{settings.data_dir.name}.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISIONER_")}
+    env["PYTHONPATH"] = str(code)
+    cmd = [sys.executable, "-m", "benchmarks._bootcfg_now", "--prepare", str(settings.data_dir),
+           "--database-url", settings.database_url or "", "--base-url", base_url, "--out", str(out),
+           "--nodes", str(args.nodes), "--action", args.action,
+           "--sql-requests", str(args.sql_requests)]  # fmt: skip
+    subprocess.run(cmd, cwd=code, env=env, timeout=1800, check=True)
+    data = json.loads(out.read_text())
+    return {p: b.encode() for p, b in data["expected"].items()}, data["sql"]
+
+
+def prepare_here(args: argparse.Namespace) -> None:
+    """``--prepare DIR``: run by :func:`prepare_elsewhere` inside the other checkout."""
+    import provisioner
+
+    assert Path(provisioner.__file__).resolve().is_relative_to(Path.cwd().resolve()), (
+        f"imported {provisioner.__file__}, not the checkout in {Path.cwd()}"
+    )
+    settings = settings_for(args.prepare, args.database_url or None)
+    populate(settings, args.nodes, args.action)
+    macs = [mac_of(i) for i in range(args.nodes)]
+    expected = expected_files(settings, macs, args.base_url)
+    sql = count_sql(settings, macs, args.sql_requests)
+    body = {"expected": {p: b.decode() for p, b in expected.items()}, "sql": sql}
+    args.out.write_text(json.dumps(body))
 
 
 # -- the run -----------------------------------------------------------------------------
@@ -522,6 +588,27 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def versus_baseline(summary: dict[str, dict[str, Any]]) -> str:
+    """This tree against the baseline commit, same run, case by case."""
+    lines = [
+        "| case | before req/s | after req/s | ratio | before p99 ms | after p99 ms "
+        "| before CPU µs/req | after CPU µs/req |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for key, n in sorted(summary.items()):
+        if not key.startswith("provisioner-"):
+            continue
+        o = summary.get(key.replace("provisioner-", "before-", 1))
+        if o:
+            lines.append(
+                f"| {key.removeprefix('provisioner-')} | {o['rps_median']:.0f} "
+                f"| {n['rps_median']:.0f} | {n['rps_median'] / o['rps_median']:.2f} "
+                f"| {o['p99_ms_median']:.2f} | {n['p99_ms_median']:.2f} "
+                f"| {o['cpu_us_per_req_median']:.0f} | {n['cpu_us_per_req_median']:.0f} |"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument(
@@ -543,7 +630,18 @@ def main() -> None:
     ap.add_argument("--sql-requests", type=int, default=200)
     ap.add_argument("--no-pg", action="store_true", help="SQLite only")
     ap.add_argument("--compare", type=Path, help="an earlier results file to compare with")
+    ap.add_argument(
+        "--action", choices=["install", "local"], default="install", help="every node's action"
+    )
+    ap.add_argument("--baseline", metavar="REF", help="also serve commit REF's code, same run")
+    ap.add_argument("--prepare", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--database-url", help=argparse.SUPPRESS)
+    ap.add_argument("--base-url", help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.prepare:
+        prepare_here(args)
+        return
     if not re.fullmatch(r"[A-Za-z0-9._-]+", args.label):
         ap.error("--label: letters, digits, . _ - only")
     if not Path(WRK).exists():
@@ -562,6 +660,7 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bootcfg-bench-")))
         stores: dict[str, Any] = {"provisioner-sqlite": settings_for(work / "sqlite", None)}
+        before_db: dict[str, str | None] = {"provisioner-sqlite": None}
         if not args.no_pg:
             pg = stack.enter_context(start_private_cluster())
             if pg is None:
@@ -569,9 +668,12 @@ def main() -> None:
             else:
                 pg.create_database("bootcfg_bench")
                 stores["provisioner-pg"] = settings_for(work / "pg", pg.url_for("bootcfg_bench"))
+                if args.baseline:
+                    pg.create_database("bootcfg_before")
+                    before_db["provisioner-pg"] = pg.url_for("bootcfg_before")
         for name, settings in stores.items():
             t = time.monotonic()
-            populate(settings, args.nodes)
+            populate(settings, args.nodes, args.action)
             print(f"{name}: {args.nodes} nodes in {time.monotonic() - t:.1f} s", file=sys.stderr)
         sql = {}
         for name, settings in stores.items():
@@ -584,6 +686,20 @@ def main() -> None:
             exp = expected_files(settings, macs, f"http://127.0.0.1:{ports[name]}")
             pid = stack.enter_context(provisioner_serve(work, name, settings, ports[name]))
             servers[name] = {"port": ports[name], "pid": pid, "expected": exp}
+        if args.baseline:
+            code, commit = stack.enter_context(baseline_checkout(args.baseline, work))
+            meta["baseline"] = commit
+            for name in stores:
+                before = name.replace("provisioner", "before")
+                port = free_tcp_port()
+                data_dir = work / f"{before}-data"
+                bs = settings_for(data_dir, before_db[name])
+                exp, sql[before] = prepare_elsewhere(
+                    code, bs, args, f"http://127.0.0.1:{port}", work
+                )
+                pid = stack.enter_context(provisioner_serve(work, before, bs, port, code))
+                servers[before] = {"port": port, "pid": pid, "expected": exp}
+                print(f"{before} ({commit}): {sql[before]['per_request']}", file=sys.stderr)
         # nginx: the SQLite server's files, byte for byte, at the same paths
         first = next(iter(servers.values()))
         root = work / "nginx-root"
@@ -596,7 +712,7 @@ def main() -> None:
         nginx_pid = int((work / "nginx" / "nginx.pid").read_text())
         servers["nginx"] = {"port": port, "pid": nginx_pid, "expected": first["expected"]}
         # interleave: ours, nginx, ours (PostgreSQL)
-        order = ["provisioner-sqlite", "nginx", "provisioner-pg"]
+        order = ["provisioner-sqlite", "before-sqlite", "nginx", "provisioner-pg", "before-pg"]
         servers = {k: servers[k] for k in order if k in servers}
         verify = {}
         for name, s in servers.items():
@@ -612,7 +728,11 @@ def main() -> None:
         runs = measure(servers, args, work)
         rss_end = {name: rss_kib(tree(s["pid"])) for name, s in servers.items()}
         rss_start = {name: s["rss_kib_start"] for name, s in servers.items()}
-        log_lines = {name: sum(1 for _ in (work / f"{name}.log").open("rb")) for name in stores}
+        log_lines = {
+            name: sum(1 for _ in (work / f"{name}.log").open("rb"))
+            for name in servers
+            if (work / f"{name}.log").exists()
+        }
 
     summary = summarize(runs)
     meta["machine"]["loadavg_end"] = loadavg()
@@ -638,6 +758,9 @@ def main() -> None:
             f"{name}: per request {per.get('sessions', 0):g} sessions, "
             f"{per.get('statements', 0):g} statements, tables {', '.join(s['distinct_tables'])}"
         )
+    if args.baseline:
+        print(f"\nbefore = {meta['baseline']}, after = this tree, same run:")
+        print(versus_baseline(summary))
     if args.compare:
         print()
         print(compare(json.loads(args.compare.read_text()), result))

@@ -8,9 +8,15 @@ time it happened. Only nodes in an open install window get milestones, and
 each kind once per window: the timeline stays short, and the phase timings of
 :mod:`provisioner.lifecycle` come from it.
 
-The IP bindings, the waiting steps and the milestones written live in the
-store, so every process (each HTTP worker, the network-boot process) sees the
-others' and none is lost whichever process saw it. The boot endpoints are
+An IP that names two boxes within seconds is shared (a proxy or NAT in front,
+such as nginx on 127.0.0.1 in ``docs/nginx-provisioner.conf``): for a while no
+step is tied to a box by that IP, rather than to whichever box bound it last.
+
+The IP bindings of boxes in an install window, the waiting steps and the
+milestones written live in the store, so every process (each HTTP worker, the
+network-boot process) sees the others' and none is lost whichever process saw
+it. A box outside any window (booting its disk) costs no write: its binding
+stays in the process that saw it, for log lines. The boot endpoints are
 open, so what a client can make the store keep is bounded: waiting steps per
 IP and in all, bindings in all, and both expire.
 """
@@ -44,6 +50,9 @@ BINDINGS_TOTAL = 4096
 #: per-process memos: an IP's MAC (seconds), milestones known written (entries)
 LOCAL_SECONDS = 5.0
 LOCAL_ENTRIES = 4096
+#: an IP that names two boxes within LOCAL_SECONDS is shared (a proxy or NAT in front,
+#: e.g. nginx on 127.0.0.1): for this long, steps from it are tied to no box by IP
+SHARED_SECONDS = 60.0
 
 
 class BootLog:
@@ -58,21 +67,37 @@ class BootLog:
         self._lock = threading.Lock()
         self._macs: dict[str, tuple[str, float]] = {}  # ip -> (mac, monotonic)
         self._done: dict[tuple[str, str, str], None] = {}  # (mac, kind, window), oldest first
+        self._shared: dict[str, float] = {}  # ip -> monotonic time it was last seen shared
 
     def bind(self, ip: str, mac: str) -> None:
         """DHCP or a per-MAC request told us which box uses ``ip``."""
-        if self._known(ip) == mac:
+        known = self._known(ip)
+        if known == mac:
             # the store has this binding (we wrote or read it moments ago), and the
             # steps that waited for it were taken then; later ones see it (_wait)
             return
+        if known is not None or self._is_shared(ip):
+            # two boxes behind one IP at once: whichever bound it last is no answer
+            # for an IP-only step, so the IP is tied to no box (and costs no write)
+            with self._lock:
+                if len(self._shared) >= LOCAL_ENTRIES:
+                    self._shared.clear()
+                self._shared[ip] = time.monotonic()
+                self._macs.pop(ip, None)
+            return
         now = self._clock()
-        stale = now - timedelta(seconds=LEASE_SECONDS)
         try:
-            self._store.bind_ip(ip, mac, now, stale=stale, limit=BINDINGS_TOTAL)
+            if self._window(mac, now) is None:
+                # nothing of this boot goes on a timeline: no other process needs
+                # the binding, so it stays here (for log lines) and the store is
+                # not written; a box booting its disk costs no write
+                self._remember(ip, mac)
+                return
+            stale = now - timedelta(seconds=LEASE_SECONDS)
+            # one transaction: after it, a step another process queues either sees
+            # the binding or was taken here (see _wait)
+            waiting = self._store.bind_ip(ip, mac, now, stale=stale, limit=BINDINGS_TOTAL)
             self._remember(ip, mac)
-            # after the binding committed: a step another process queued meanwhile
-            # either sees the binding or is taken here (see record)
-            waiting = self._store.take_pending(ip)
         except ProvisionerError as exc:  # the timeline must never break a boot
             log.warning("boot log: %s", exc)
             return
@@ -80,7 +105,10 @@ class BootLog:
             self._write(mac, p.kind, p.detail, p.at)
 
     def mac_for(self, ip: str) -> str | None:
-        """The MAC DHCP (or a per-MAC request) last tied to ``ip``, for log lines."""
+        """The MAC DHCP (or a per-MAC request) last tied to ``ip``, for log lines;
+        None for a shared IP."""
+        if self._is_shared(ip):
+            return None
         known = self._known(ip)
         if known is not None:
             return known
@@ -102,7 +130,8 @@ class BootLog:
         if mac is None and ip is not None:
             mac = self.mac_for(ip)
             if mac is None:
-                self._wait(ip, BootStep(kind, detail, now))
+                if not self._is_shared(ip):  # a shared IP names no box to wait for
+                    self._wait(ip, BootStep(kind, detail, now))
                 return
         if mac is not None:
             if ip is not None and kind in {"dhcp", "config"}:
@@ -131,6 +160,16 @@ class BootLog:
         for p in waiting:
             self._write(mac, p.kind, p.detail, p.at)
 
+    def _is_shared(self, ip: str) -> bool:
+        with self._lock:
+            seen = self._shared.get(ip)
+            if seen is None:
+                return False
+            if time.monotonic() - seen < SHARED_SECONDS:
+                return True
+            del self._shared[ip]
+            return False
+
     def _known(self, ip: str) -> str | None:
         with self._lock:
             known = self._macs.get(ip)
@@ -144,10 +183,9 @@ class BootLog:
 
     def _write(self, mac: str, kind: str, detail: str, at: datetime) -> None:
         try:
-            node = self._view.snapshot(max_age=NODE_CACHE_SECONDS).node(mac)
-            if node is None or not node.window_open(at + timedelta(seconds=1)):
+            window = self._window(mac, at)
+            if window is None:
                 return
-            window = node.window_opened.isoformat() if node.window_opened else "-"
             key = (mac, kind, window)
             with self._lock:
                 if key in self._done:
@@ -160,6 +198,13 @@ class BootLog:
                     del self._done[next(iter(self._done))]
         except ProvisionerError as exc:  # the timeline must never break a boot
             log.warning("boot log: %s", exc)
+
+    def _window(self, mac: str, at: datetime) -> str | None:
+        """The install window ``mac`` is in at ``at`` (its opening time), or None."""
+        node = self._view.snapshot(max_age=NODE_CACHE_SECONDS).node(mac)
+        if node is None or not node.window_open(at + timedelta(seconds=1)):
+            return None
+        return node.window_opened.isoformat() if node.window_opened else "-"
 
 
 class Later:

@@ -147,9 +147,13 @@ class Store(Protocol):
         ...
 
     # -- boot timeline: state shared by every process (provisioner.bootlog) ---------------
-    def bind_ip(self, ip: str, mac: str, at: datetime, *, stale: datetime, limit: int) -> None:
-        """Tie ``ip`` to ``mac``. A new binding is refused while ``limit``
-        bindings newer than ``stale`` exist; older ones are dropped."""
+    def bind_ip(
+        self, ip: str, mac: str, at: datetime, *, stale: datetime, limit: int
+    ) -> list[BootStep]:
+        """Tie ``ip`` to ``mac`` and, in the same transaction, delete and return the
+        steps waiting for ``ip`` (as :meth:`take_pending`). A new binding is
+        refused while ``limit`` bindings newer than ``stale`` exist; older ones
+        are dropped."""
         ...
 
     def ip_binding(self, ip: str, since: datetime) -> str | None:

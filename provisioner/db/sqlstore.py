@@ -618,7 +618,9 @@ class SqlStore:
         ).all()
         return sorted((BootStep(k, d, at) for k, d, at in rows), key=lambda p: p.at)
 
-    def bind_ip(self, ip: str, mac: str, at: datetime, *, stale: datetime, limit: int) -> None:
+    def bind_ip(
+        self, ip: str, mac: str, at: datetime, *, stale: datetime, limit: int
+    ) -> list[BootStep]:
         with self._session(write=True) as s:
             found = s.execute(
                 update(BootBindingRow).where(BootBindingRow.ip == ip).values(mac=mac, seen_at=at)
@@ -627,6 +629,7 @@ class SqlStore:
                 s.execute(delete(BootBindingRow).where(BootBindingRow.seen_at < stale))
                 if (s.scalar(select(func.count()).select_from(BootBindingRow)) or 0) < limit:
                     s.add(BootBindingRow(ip=ip, mac=mac, seen_at=at))
+            return self._take(s, ip)
 
     def ip_binding(self, ip: str, since: datetime) -> str | None:
         with self._session(write=False) as s:

@@ -307,13 +307,15 @@ class MemoryStore:
             )
 
     # -- boot timeline -----------------------------------------------------------------------
-    def bind_ip(self, ip: str, mac: str, at: datetime, *, stale: datetime, limit: int) -> None:
+    def bind_ip(
+        self, ip: str, mac: str, at: datetime, *, stale: datetime, limit: int
+    ) -> list[BootStep]:
         with self._lock:
             if ip not in self._bindings:
                 self._bindings = {k: v for k, v in self._bindings.items() if v[1] >= stale}
-                if len(self._bindings) >= limit:
-                    return
-            self._bindings[ip] = (mac, at)
+            if ip in self._bindings or len(self._bindings) < limit:
+                self._bindings[ip] = (mac, at)
+            return self._take(ip)
 
     def ip_binding(self, ip: str, since: datetime) -> str | None:
         with self._lock:
@@ -333,9 +335,12 @@ class MemoryStore:
 
     def take_pending(self, ip: str) -> list[BootStep]:
         with self._lock:
-            taken = [s for i, s in self._pending if i == ip]
-            self._pending = [(i, s) for i, s in self._pending if i != ip]
-            return taken
+            return self._take(ip)
+
+    def _take(self, ip: str) -> list[BootStep]:  # holding the lock
+        taken = [s for i, s in self._pending if i == ip]
+        self._pending = [(i, s) for i, s in self._pending if i != ip]
+        return sorted(taken, key=lambda s: s.at)
 
     def add_milestone(self, window: str, event: Event) -> bool:
         if event.mac is None:

@@ -67,3 +67,31 @@ def test_unknown_macs_leave_no_trace(store: SqlStore) -> None:
     bootlog.record("dhcp", mac="52:54:00:99:99:99", ip="192.0.2.99")
     bootlog.record("loader", ip="192.0.2.99")
     assert store.list_events() == []
+
+
+def test_an_ip_shared_by_two_booting_boxes_ties_no_step_to_either(store: SqlStore) -> None:
+    """Behind nginx (docs/nginx-provisioner.conf) every box is 127.0.0.1: the last
+    box that asked is no answer for a step seen by that IP alone."""
+    other = "52:54:00:c0:02:0b"
+    _open_window(store)
+    now = utcnow() - timedelta(seconds=5)
+    store.change_node(
+        other,
+        lambda _: Node(
+            mac=other,
+            action=Action.INSTALL,
+            build_token="u" * 32,
+            window_opened=now,
+            window_expires=now + timedelta(hours=1),
+        ),
+    )
+    bootlog = BootLog(store)
+    bootlog.record("config", mac=MAC, ip="127.0.0.1")
+    bootlog.record("config", mac=other, ip="127.0.0.1")
+    bootlog.record("kernel", ip="127.0.0.1", detail="vmlinuz")
+    assert [e.kind for e in store.list_events(MAC)] == ["boot.config"]
+    assert [e.kind for e in store.list_events(other)] == ["boot.config"]
+    assert bootlog.mac_for("127.0.0.1") is None
+    bootlog.record("config", mac=MAC, ip="127.0.0.1")  # still shared: no rebinding
+    bootlog.record("kernel", ip="127.0.0.1")
+    assert [e.kind for e in store.list_events(MAC)] == ["boot.config"]

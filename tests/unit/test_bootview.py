@@ -75,6 +75,26 @@ def test_a_warm_pxelinux_config_request_reads_only_the_change_stamp(
     assert (warm.sessions, warm.statements) == (1, 1)
 
 
+def test_boxes_booting_their_disks_write_nothing_even_when_they_share_one_ip(
+    admin: Api, store: SqlStore
+) -> None:
+    """Behind a proxy (or in a benchmark) every box has the same client IP: a
+    box outside an install window must not rebind it in the store each time."""
+    other = "52:54:00:c0:02:22"
+    for mac in (MAC, other):
+        r = admin.put(f"/api/v1/nodes/{mac}", json={"options": "lang.de", "action": "local"})
+        assert r.status_code == 201, r.json
+    client = admin.client
+    names = [NAME, "pxelinux.cfg/01-52-54-00-c0-02-22"]
+    for name in names:
+        assert client.get(f"/boot/{name}").status_code == 200  # cold
+    with counting(store) as warm:
+        for name in names * 3:
+            assert client.get(f"/boot/{name}").status_code == 200
+    assert (warm.sessions, warm.statements) == (6, 6)  # the change stamp, once a request
+    assert store.ip_binding("127.0.0.1", utcnow() - timedelta(hours=1)) is None
+
+
 def test_a_node_put_opens_fewer_sessions_and_writes_node_and_event_together(
     admin: Api, store: SqlStore
 ) -> None:
