@@ -39,6 +39,11 @@ class Download:
         return asdict(self)  # purpose, filename, url, size, sha256: the served order
 
 
+def _fetched(record: Release | BundleFile, url: str) -> dict[str, Any]:
+    """Where the box fetches a file and how it checks it (the served order)."""
+    return {"url": url, "size": record.size, "sha256": record.sha256}
+
+
 @dataclass(frozen=True, slots=True)
 class ReleaseEntry:
     """The node's effective release and where its image is downloaded."""
@@ -52,15 +57,8 @@ class ReleaseEntry:
 
     def to_json(self) -> dict[str, Any]:
         r = self.release
-        return {
-            "ref": r.ref,
-            "name": r.name,
-            "version": r.version,
-            "filename": r.filename,
-            "url": self.url,
-            "size": r.size,
-            "sha256": r.sha256,
-        }
+        names = {"ref": r.ref, "name": r.name, "version": r.version, "filename": r.filename}
+        return {**names, **_fetched(r, self.url)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,15 +75,8 @@ class FileEntry:
 
     def to_json(self) -> dict[str, Any]:
         f = self.file
-        return {
-            "kind": f.kind,
-            "option": self.option,
-            "filename": f.filename,
-            "format": f.format,
-            "url": self.url,
-            "size": f.size,
-            "sha256": f.sha256,
-        }
+        names = {"kind": f.kind, "option": self.option, "filename": f.filename, "format": f.format}
+        return {**names, **_fetched(f, self.url)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,7 @@ from provisioner.store import BootRecords, BootStep
 T = TypeVar("T")
 _Row = TypeVar("_Row", NodeRow, ProfileRow, BundleRow)
 _Sel = TypeVar("_Sel", bound=Select[Any])
+_Obj = TypeVar("_Obj", Node, Profile)
 
 
 def _users(kind: str, keys: Sequence[str], limit: int = 5) -> str:
@@ -133,6 +134,25 @@ class SqlStore:
             who += [_users("profile", profiles)] if profiles else []
             raise Conflict(f"{what} is still used by {'; '.join(who)}")
 
+    def _read_change(
+        self,
+        s: Session,
+        row_type: type[_Row],
+        key: str,
+        to_domain: Callable[[_Row, dict[int, str]], _Obj],
+        change: Callable[[_Obj | None], _Obj],
+    ) -> tuple[_Row | None, dict[int, str], _Obj]:
+        """The row under lock (None when there is none), the release refs, and
+        what ``change`` makes of the row's object."""
+        row = s.get(row_type, key, with_for_update=True if self._for_update else None)
+        refs = self._release_refs(s)
+        return row, refs, change(None if row is None else to_domain(row, refs))
+
+    @staticmethod
+    def _added(s: Session, row: _Row) -> _Row:
+        s.add(row)
+        return row
+
     @staticmethod
     def _require(s: Session, row_type: type[_Row], key: str | None, field: str, kind: str) -> None:
         if key is not None and s.get(row_type, key) is None:
@@ -188,9 +208,7 @@ class SqlStore:
         self, mac: str, change: Callable[[Node | None], Node], events: Sequence[Event] = ()
     ) -> tuple[Node, bool]:
         def run(s: Session) -> tuple[Node, bool]:
-            row = s.scalar(self._locked(select(NodeRow).where(NodeRow.mac == mac)))
-            refs = self._release_refs(s)
-            new = change(None if row is None else self._node(row, refs))
+            row, refs, new = self._read_change(s, NodeRow, mac, self._node, change)
             if new.mac != mac:
                 raise ValidationError("mac", "a node's MAC cannot change")
             release_id = self._release_id(s, new.release, "release")
@@ -203,9 +221,7 @@ class SqlStore:
                 if other is not None:
                     raise Conflict(f"hostname {new.hostname!r} is already used by node {other}")
             created = row is None
-            if row is None:
-                row = NodeRow(mac=mac, created_at=new.created_at)
-                s.add(row)
+            row = row or self._added(s, NodeRow(mac=mac, created_at=new.created_at))
             row.hostname = new.hostname
             row.profile_name = new.profile
             row.options = new.options
@@ -267,17 +283,13 @@ class SqlStore:
         events: Sequence[Event] = (),
     ) -> tuple[Profile, bool]:
         def run(s: Session) -> tuple[Profile, bool]:
-            row = s.scalar(self._locked(select(ProfileRow).where(ProfileRow.name == name)))
-            refs = self._release_refs(s)
-            new = change(None if row is None else self._profile(row, refs))
+            row, refs, new = self._read_change(s, ProfileRow, name, self._profile, change)
             if new.name != name:
                 raise ValidationError("name", "a profile's name cannot change")
             release_id = self._release_id(s, new.release, "release")
             self._require(s, BundleRow, new.bundle, "bundle", "bundle")
             created = row is None
-            if row is None:
-                row = ProfileRow(name=name, created_at=new.created_at)
-                s.add(row)
+            row = row or self._added(s, ProfileRow(name=name, created_at=new.created_at))
             row.kernel = new.kernel
             row.initrd = join_initrd(new.initrd)
             row.options = new.options
