@@ -80,10 +80,14 @@ class UploadClient:
             raise UploadFailed(_message(status, answer))
         return answer
 
+    def get(self, path: str) -> Any:
+        """GET ``path`` (``/api/v1/...``) and return its JSON; an error answer raises."""
+        return self._json("GET", path)
+
     def find(self, path: str) -> dict[str, Any] | None:
         """GET a JSON object; None when the server says 404."""
         try:
-            return dict(self._json("GET", path))
+            return dict(self.get(path))
         except UploadFailed as exc:
             if exc.message.startswith("server said 404"):
                 return None

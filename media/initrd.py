@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from media import cpio
+from provisioner.bootnames import BOOTENV_INITRD, BOOTENV_KERNEL
 from provisioner.errors import ProvisionerError
 
 log = logging.getLogger(__name__)
@@ -286,7 +287,7 @@ def build_boot_env(data_dir: Path, *, force: bool = False) -> BootEnv:
     deb = download_kernel(cache)
     digest = _inputs_digest(deb)
     stamp_path = boot / "bootenv.json"
-    vmlinuz, initrd = boot / "vmlinuz", boot / "initrd.img"
+    vmlinuz, initrd = boot / BOOTENV_KERNEL, boot / BOOTENV_INITRD
     if not force and stamp_path.exists() and vmlinuz.exists() and initrd.exists():
         stamp = json.loads(stamp_path.read_text())
         if stamp.get("inputs") == digest:

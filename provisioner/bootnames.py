@@ -7,7 +7,10 @@
   exactly them (:data:`LOADERS`, :func:`loader_for`, :func:`tree_names`);
 * the server's base URL as booting boxes reach it (:func:`server_url`);
 * a profile's initrd files as a tuple; the comma form only at the edges
-  (:func:`split_initrd`, :func:`join_initrd`, :func:`cmdline_initrd`).
+  (:func:`split_initrd`, :func:`join_initrd`, :func:`cmdline_initrd`);
+* the boot environment's kernel and initramfs in the boot tree
+  (:data:`BOOTENV_KERNEL`, :data:`BOOTENV_INITRD`): what ``media build-initrd`` writes
+  and what an agent action (install, wipe, rollback, rescue) boots.
 """
 
 from __future__ import annotations
@@ -155,6 +158,15 @@ def server_url(
     if local_ip not in _WILDCARDS:
         return base_url(local_ip, http_port)
     return None
+
+
+# -- the boot environment ----------------------------------------------------------------------
+
+#: the installer's kernel and initramfs, as ``provisioner media build-initrd`` names them in
+#: the boot tree (``DATA_DIR/boot/``); an agent action boots them unless a profile names
+#: another kernel
+BOOTENV_KERNEL = "vmlinuz"
+BOOTENV_INITRD = "initrd.img"
 
 
 # -- initrd files -------------------------------------------------------------------------------

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from provisioner.bootnames import cmdline_initrd, config_name
+from provisioner.bootnames import BOOTENV_INITRD, BOOTENV_KERNEL, cmdline_initrd, config_name
 from provisioner.bootparams import X86_CMDLINE_LIMIT, Options, check_length
-from provisioner.domain import Action, Bundle, Node, Profile
+from provisioner.domain import AGENT_ACTIONS, Action, Bundle, Node, Profile
 
-DEFAULT_KERNEL = "vmlinuz"
 #: Room kept on the command line for what loaders append: ``BOOTIF=01-<mac>``
 #: (IPAPPEND 2 / our iPXE script) and ``initrd=`` for the EFI stub.
-LOADER_RESERVE = len(" BOOTIF=01-aa-bb-cc-dd-ee-ff") + len(" initrd=initrd.img")
+LOADER_RESERVE = len(" BOOTIF=01-aa-bb-cc-dd-ee-ff") + len(f" initrd={BOOTENV_INITRD}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +21,7 @@ class BootSpec:
 
     mac: str
     action: Action
-    kernel: str = DEFAULT_KERNEL
+    kernel: str = BOOTENV_KERNEL
     initrd: tuple[str, ...] = ()
     cmdline: Options = field(default_factory=Options)
     ipappend: int = 2
@@ -64,11 +63,11 @@ def build_bootspec(
     if extra:
         cmdline = cmdline.merged(extra)
     in_cmdline = cmdline.kernel_values("initrd")
-    initrd = profile.initrd if profile and profile.initrd else cmdline_initrd(cmdline)
+    kernel, initrd = boot_files(node.action, profile, cmdline)
     spec = BootSpec(
         mac=node.mac,
         action=node.action,
-        kernel=profile.kernel if profile else DEFAULT_KERNEL,
+        kernel=kernel,
         initrd=initrd,
         cmdline=cmdline,
         ipappend=profile.ipappend if profile else 2,
@@ -77,6 +76,25 @@ def build_bootspec(
     )
     check_cmdline(spec.cmdline)
     return spec
+
+
+def boot_files(
+    action: Action, profile: Profile | None, cmdline: Options
+) -> tuple[str, tuple[str, ...]]:
+    """The kernel and initrd files a boot loads.
+
+    An agent action (install, wipe, rollback, rescue) boots the server's own boot
+    environment (:data:`~provisioner.bootnames.BOOTENV_KERNEL` and its initramfs)
+    unless a profile names another kernel or an initrd on purpose, or the command
+    line names one (``initrd=``): the boot environment's kernel without its
+    initramfs could only panic, and nobody should need its file names to install a box.
+    """
+    named = cmdline_initrd(cmdline)
+    if profile is not None and (profile.kernel != BOOTENV_KERNEL or profile.initrd):
+        return profile.kernel, profile.initrd or named
+    if action in AGENT_ACTIONS and not named:
+        return BOOTENV_KERNEL, (BOOTENV_INITRD,)
+    return BOOTENV_KERNEL, named
 
 
 def check_cmdline(cmdline: Options, field: str = "options") -> None:

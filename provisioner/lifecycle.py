@@ -53,6 +53,18 @@ STEPS = frozenset(
     }
 )
 STATUSES = frozenset({"running", "ok", "failed"})
+#: what each action makes the node's next PXE boot do (``node set --help``, the docs)
+ACTION_EFFECTS = {
+    Action.INSTALL: "run the installer: a blank disk gets two system slots and a data "
+    "partition, the release goes to slot A; an installed disk gets it in the inactive "
+    "slot, data kept. Then local.",
+    Action.LOCAL: "boot the disk (set by itself after a successful install).",
+    Action.ROLLBACK: "make the other system slot active again (it must hold a release). "
+    "Then local.",
+    Action.WIPE: "erase and repartition the whole disk, data partition included, then "
+    "install fresh. Then local.",
+    Action.RESCUE: "boot the installer into a shell on the console; stays until changed.",
+}
 #: report fields the server keeps, with what a value may look like
 _EXTRA = {
     "slot": r"[AB]",
@@ -198,3 +210,13 @@ def phase_timings(
         order[i]: round((at[order[i + 1]] - at[order[i]]).total_seconds(), 1)
         for i in range(len(order) - 1)
     }
+
+
+def last_failure(node: Node, events: Sequence[Event]) -> Event | None:
+    """Why a failed node failed: its newest agent report with status ``failed``
+    (the event's kind names the step, ``agent.<step>``). None unless the node's
+    state is failed."""
+    if node.state is not State.FAILED:
+        return None
+    failed = [e for e in events if e.kind.startswith("agent.") and e.data.get("status") == "failed"]
+    return max(failed, key=lambda e: (e.time, e.id or 0), default=None)

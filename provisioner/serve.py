@@ -17,6 +17,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from provisioner import daemons, netboot
+from provisioner.bootnames import BOOTENV_KERNEL
 from provisioner.config import Settings
 from provisioner.db import open_store
 from provisioner.errors import StoreError
@@ -85,7 +86,7 @@ def run(settings: Settings) -> None:
         settings.tftp or "off", settings.dns or "off", settings.dhcp,
         f" on {settings.interface}" if settings.interface else "", settings.server_ip or "-",
     )  # fmt: skip
-    if netboot.enabled(settings) and not (settings.data_dir / "boot" / "vmlinuz").exists():
+    if netboot.enabled(settings) and not (settings.data_dir / "boot" / BOOTENV_KERNEL).exists():
         log.warning(
             "no boot environment in %s/boot: installs fail until "
             "'provisioner media build-initrd' succeeds",

@@ -114,9 +114,14 @@ class Store(Protocol):
     def add_event(self, event: Event) -> Event: ...
 
     def list_events(
-        self, mac: str | None = None, limit: int = 100, before_id: int | None = None
+        self,
+        mac: str | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+        after_id: int | None = None,
     ) -> list[Event]:
-        """Newest first."""
+        """Newest first: the ``limit`` newest (below ``before_id``), or with
+        ``after_id`` the ``limit`` oldest above it (a follower's next page)."""
         ...
 
     # -- tokens -----------------------------------------------------------------------

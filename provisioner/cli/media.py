@@ -29,6 +29,7 @@ from media.layout import media_base_url, media_url, release_relpath
 from provisioner.bootnames import base_url
 from provisioner.cli.objects import bundle, node
 from provisioner.cli.root import (
+    Column,
     Invocation,
     _echo_json,
     _echo_rows,
@@ -178,9 +179,13 @@ def image_list(inv: Invocation, as_json: bool) -> None:
     """All releases."""
     with service(inv) as svc:
         views = [_release_view(svc, r) for r in svc.store.list_releases()]
-    _echo_rows(
-        views, as_json, lambda v: f"{v['ref']:<24} {v['size']:>14}  {v['sha256'][:16]}  {v['url']}"
-    )
+    columns: list[Column] = [
+        ("RELEASE", lambda v: v["ref"]),
+        ("SIZE", lambda v: v["size"]),
+        ("SHA256", lambda v: v["sha256"][:16]),
+        ("URL", lambda v: v["url"]),
+    ]
+    _echo_rows(views, as_json, columns)
 
 
 @image.command("show")

@@ -6,13 +6,19 @@ same validation as the API applies, errors name the field.
 
 from __future__ import annotations
 
+import sys
+import textwrap
+import time
+from datetime import datetime
 from typing import Any
 
 import click
 
 from provisioner.bootnames import base_url, config_path
 from provisioner.bootparams import Options
+from provisioner.bootspec import effective_release
 from provisioner.cli.root import (
+    Column,
     Invocation,
     _echo_json,
     _echo_rows,
@@ -22,8 +28,9 @@ from provisioner.cli.root import (
     pass_inv,
     service,
 )
-from provisioner.domain import Action, normalize_mac
+from provisioner.domain import BUNDLE_KINDS, Action, Event, Node, normalize_mac, utcnow
 from provisioner.errors import ValidationError
+from provisioner.lifecycle import ACTION_EFFECTS, PHASES, last_failure
 from provisioner.service import Service
 from provisioner.views import bundle_view, node_view, profile_view
 from pxelinux.render import ipxe_script, pxelinux_config
@@ -63,21 +70,30 @@ def node() -> None:
 @click.option("--unset", multiple=True, metavar="KEY", help="Remove one key. Repeatable.")
 @click.option("--release", help="NAME:VERSION ('' clears).")
 @click.option("--bundle", help="Instance bundle ('' clears).")
-@click.option("--action", type=click.Choice([a.value for a in Action]))
+@click.option(
+    "--action",
+    type=click.Choice([a.value for a in Action]),
+    help="What the next PXE boot does (see below).",
+)
+@click.option("--yes", is_flag=True, help="Do not ask before --action wipe.")
 @pass_inv
 @_errors
 def node_set(
     inv: Invocation,
     /,
+    *,
     mac: str,
     options: str | None,
     add: tuple[str, ...],
     unset: tuple[str, ...],
+    yes: bool,
     **fields: Any,
 ) -> None:
     """Create or change a node: only the fields given change."""
     data = _given(**fields)
     with service(inv) as svc:
+        if data.get("action") == Action.WIPE.value and not yes:
+            _confirm_wipe(svc.store.find_node(normalize_mac(mac)), mac, data.get("hostname"))
         if add or unset:
             if options is None:
                 current = svc.store.find_node(normalize_mac(mac))
@@ -95,6 +111,39 @@ def node_set(
         click.echo(f"warning: {w}", err=True)
 
 
+node_set.help = (
+    (node_set.help or "")
+    + "\n\n\b\nActions:\n"
+    + "\n".join(
+        textwrap.fill(
+            ACTION_EFFECTS[a], 78, initial_indent=f"  {a.value:<9} ", subsequent_indent=" " * 12
+        )
+        for a in Action
+    )
+)
+
+
+def _confirm_wipe(current: Node | None, mac_text: str, hostname: str | None) -> None:
+    """``wipe`` erases the box's data too: the operator types its host name (its MAC
+    when it has none), or the command changes nothing."""
+    mac = normalize_mac(mac_text)
+    name = hostname or (current.hostname if current else None) or mac
+    click.echo(f"action wipe erases the whole disk of {name}, data partition included.", err=True)
+    typed = click.prompt(f"Type {name} to confirm", default="", show_default=False, err=True)
+    if typed.strip().lower() != name and not (name == mac and _same_mac(typed, mac)):
+        click.echo(
+            f"error: not confirmed ({typed.strip()!r} is not {name}); nothing changed", err=True
+        )
+        sys.exit(1)
+
+
+def _same_mac(typed: str, mac: str) -> bool:
+    try:
+        return normalize_mac(typed.strip()) == mac
+    except ValidationError:
+        return False
+
+
 @node.command("show")
 @click.argument("mac")
 @click.option("--json", "as_json", is_flag=True, help="JSON, as the API returns it.")
@@ -102,17 +151,24 @@ def node_set(
 @pass_inv
 @_errors
 def node_show(inv: Invocation, mac: str, as_json: bool, boot: bool) -> None:
-    """Show one node and its effective command line."""
+    """Show one node: what it boots, its state, last error, slots, phase timings and
+    install window (its timeline: node events)."""
     with service(inv) as svc:
         n = svc.get_node(mac)
         spec = svc.bootspec(n)
         view = node_view(n, spec)
         base = base_url(svc.settings.server_ip or "SERVER", svc.settings.http_host_port[1])
+        events = [] if as_json else svc.store.list_events(n.mac, 200)
+        profile = svc.catalog().profiles.get(n.profile) if n.profile else None
     if as_json:
         _echo_json(view)
     else:
+        release = effective_release(n, profile)
+        if release and not n.release:
+            release += f" (profile {n.profile})"
+        status = _status(n, events, utcnow())
         _print_fields(
-            view,
+            {**view, "release": release, **status},
             [
                 "mac",
                 "hostname",
@@ -122,6 +178,7 @@ def node_show(inv: Invocation, mac: str, as_json: bool, boot: bool) -> None:
                 "bundle",
                 "action",
                 "state",
+                *status,
                 "cmdline",
                 "warnings",
             ],
@@ -133,25 +190,77 @@ def node_show(inv: Invocation, mac: str, as_json: bool, boot: bool) -> None:
         click.echo(ipxe_script(spec, base + "/boot/files/"), nl=False)
 
 
+def _status(n: Node, events: list[Event], now: datetime) -> dict[str, str | None]:
+    """What the installer did: the last error and its step, the slots, timings, the
+    install window."""
+    failure = last_failure(n, events)
+    slot = {s: f"{r}{' (active)' if n.active_slot == s else ''}" if r else None
+            for s, r in (("A", n.slot_a), ("B", n.slot_b))}  # fmt: skip
+    phases = ", ".join(f"{p} {n.phases[p]:g}s" for p in PHASES if p in n.phases)
+    installed = None
+    if n.installed_at:
+        took = f" in {n.install_seconds:g}s" if n.install_seconds is not None else ""
+        installed = f"{n.installed_at:%Y-%m-%d %H:%M:%S} UTC{took}"
+    window = None
+    if n.window_expires:
+        left = n.window_expires - now
+        window = f"{'open until' if n.window_open(now) else 'expired at'} " + (
+            f"{n.window_expires:%Y-%m-%d %H:%M:%S} UTC"
+        )
+        if left.total_seconds() > 0:
+            window += (
+                f" ({int(left.total_seconds() // 3600)}h {int(left.seconds // 60 % 60)}m left)"
+            )
+    return {
+        "last error": (
+            f"{failure.kind.removeprefix('agent.')}: {failure.message} "
+            f"({failure.time:%Y-%m-%d %H:%M:%S} UTC)"
+            if failure
+            else None
+        ),
+        "slot A": slot["A"],
+        "slot B": slot["B"],
+        "installed": installed,
+        "phases": phases or None,
+        "window": window,
+    }
+
+
 @node.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @pass_inv
 @_errors
 def node_list(inv: Invocation, as_json: bool) -> None:
-    """All nodes."""
+    """All nodes: MAC, host name, profile, release and IP (their own or the profile's;
+    the IP from ip., else the DHCP lease), action and state."""
+    now = time.time()
     with service(inv) as svc:
         cat = svc.catalog()
         nodes = svc.store.list_nodes()
-        views = []
+        leases = {le.mac: str(le.ip) for le in svc.store.list_leases() if le.expires > now}
+        views, extra = [], {}
         for n in nodes:
+            profile = cat.profiles.get(n.profile) if n.profile else None
+            ip = None
             try:
-                views.append(node_view(n, svc.bootspec(n, cat, agent=False)))
+                spec = svc.bootspec(n, cat, agent=False)
+                views.append(node_view(n, spec))
+                ip = spec.cmdline.get("ip")
             except ValidationError as exc:
                 views.append(node_view(n, None, exc))
-    _echo_rows(views, as_json, lambda v: (
-        f"{v['mac']}  {v['hostname'] or '-':<20} {v['profile'] or '-':<12} "
-        f"{v['action']:<8} {v['state']:<10} {v['options']}"
-    ))  # fmt: skip
+            if ip is None and n.mac in leases:
+                ip = f"{leases[n.mac]} (lease)"
+            extra[n.mac] = (effective_release(n, profile), ip or "dhcp")
+    columns: list[Column] = [
+        ("MAC", lambda v: v["mac"]),
+        ("HOSTNAME", lambda v: v["hostname"]),
+        ("PROFILE", lambda v: v["profile"]),
+        ("RELEASE", lambda v: extra[v["mac"]][0]),
+        ("IP", lambda v: extra[v["mac"]][1]),
+        ("ACTION", lambda v: v["action"]),
+        ("STATE", lambda v: v["state"]),
+    ]
+    _echo_rows(views, as_json, columns)
 
 
 delete_command(
@@ -222,7 +331,15 @@ def profile_list(inv: Invocation, as_json: bool) -> None:
     """All profiles."""
     with service(inv) as svc:
         views = [profile_view(p) for p in svc.store.list_profiles()]
-    _echo_rows(views, as_json, lambda v: f"{v['name']:<16} {v['kernel']:<12} {v['options']}")
+    columns: list[Column] = [
+        ("NAME", lambda v: v["name"]),
+        ("KERNEL", lambda v: v["kernel"]),
+        ("INITRD", lambda v: v["initrd"]),
+        ("RELEASE", lambda v: v["release"]),
+        ("BUNDLE", lambda v: v["bundle"]),
+        ("OPTIONS", lambda v: v["options"]),
+    ]
+    _echo_rows(views, as_json, columns)
 
 
 delete_command(
@@ -264,7 +381,19 @@ def bundle_list(inv: Invocation, as_json: bool) -> None:
     """All bundles."""
     with service(inv) as svc:
         views = [bundle_view(b) for b in svc.store.list_bundles()]
-    _echo_rows(views, as_json, lambda v: f"{v['name']:<16} {v['options']}")
+    columns: list[Column] = [("NAME", lambda v: v["name"])]
+    columns += [(k.upper(), _bundle_cell(k)) for k in BUNDLE_KINDS]
+    _echo_rows(views, as_json, columns)
+
+
+def _bundle_cell(kind: str) -> Any:
+    """The file name of ``kind``; ``(not uploaded)`` while only the name is set."""
+
+    def cell(v: dict[str, Any]) -> str | None:
+        name = v[kind]
+        return f"{name} (not uploaded)" if name and v["files"].get(kind) is None else name
+
+    return cell
 
 
 def _delete_bundle(svc: Service, name: str) -> None:

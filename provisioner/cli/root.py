@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,15 +55,27 @@ def _echo_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=False))
 
 
-def _echo_rows(
-    views: list[dict[str, Any]], as_json: bool, line: Callable[[dict[str, Any]], str]
-) -> None:
-    """A list command's output: the API's JSON, or one line per item."""
+#: a list command's column: its header and how a cell is read from the item's view
+Column = tuple[str, Callable[[dict[str, Any]], object]]
+
+
+def _echo_rows(views: list[dict[str, Any]], as_json: bool, columns: Sequence[Column]) -> None:
+    """A list command's output: the API's JSON, or a table under a header line
+    (nothing at all for no items); an empty cell is ``-``."""
     if as_json:
         _echo_json(views)
         return
-    for v in views:
-        click.echo(line(v))
+    if not views:
+        return
+    rows = [[h for h, _ in columns]]
+    rows += [[_cell(cell(v)) for _, cell in columns] for v in views]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+    for row in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _cell(value: object) -> str:
+    return "-" if value is None or value == "" else str(value)
 
 
 pass_inv = click.make_pass_decorator(Invocation)

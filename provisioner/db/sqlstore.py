@@ -511,15 +511,23 @@ class SqlStore:
             return self._event(row)
 
     def list_events(
-        self, mac: str | None = None, limit: int = 100, before_id: int | None = None
+        self,
+        mac: str | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+        after_id: int | None = None,
     ) -> list[Event]:
-        stmt = select(EventRow).order_by(EventRow.id.desc()).limit(limit)
+        order = EventRow.id.asc() if after_id is not None else EventRow.id.desc()
+        stmt = select(EventRow).order_by(order).limit(limit)
         if mac is not None:
             stmt = stmt.where(EventRow.mac == mac)
         if before_id is not None:
             stmt = stmt.where(EventRow.id < before_id)
+        if after_id is not None:
+            stmt = stmt.where(EventRow.id > after_id)
         with self._session(write=False) as s:
-            return [self._event(r) for r in s.scalars(stmt)]
+            found = [self._event(r) for r in s.scalars(stmt)]
+        return found[::-1] if after_id is not None else found
 
     # -- tokens ------------------------------------------------------------
     @staticmethod

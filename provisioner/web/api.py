@@ -121,7 +121,7 @@ def node_boot(mac: str) -> Response:
 def node_events(mac: str) -> Response:
     node = ctx().service.get_node(mac)
     limit = _int_arg("limit", 100, 1, 1000)
-    events = ctx().store.list_events(node.mac, limit, _before())
+    events = ctx().store.list_events(node.mac, limit, _cursor("before"), _cursor("after"))
     return jsonify([event_view(e) for e in events])
 
 
@@ -202,19 +202,21 @@ def import_syslinux() -> tuple[Response, int]:
 
 
 # -- events and tokens -----------------------------------------------------------------------------
-def _before() -> int | None:
-    raw = request.args.get("before")
+def _cursor(name: str) -> int | None:
+    """``?before=ID`` (older pages) or ``?after=ID`` (what came since: a follower)."""
+    raw = request.args.get(name)
     if raw is None:
         return None
-    if not raw.isdigit():
-        raise ValidationError("before", "must be an event id")
+    if not raw.isdigit() or len(raw) > 18:
+        raise ValidationError(name, "must be an event id")
     return int(raw)
 
 
 @bp.get("/events")
 def list_events() -> Response:
     limit = _int_arg("limit", 100, 1, 1000)
-    return jsonify([event_view(e) for e in ctx().store.list_events(None, limit, _before())])
+    events = ctx().store.list_events(None, limit, _cursor("before"), _cursor("after"))
+    return jsonify([event_view(e) for e in events])
 
 
 @bp.get("/tokens")

@@ -128,6 +128,13 @@ _SCHEMAS: dict[str, Any] = {
     },
 }
 
+#: paging a timeline: ``before`` (older pages) or ``after`` (what came since: a follower)
+EVENT_PAGES = [
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+    {"name": "before", "in": "query", "schema": {"type": "integer"}},
+    {"name": "after", "in": "query", "schema": {"type": "integer"}},
+]
+
 
 def openapi_document() -> dict[str, Any]:
     text = {"description": "Boot file", "content": {"text/plain": {"schema": {"type": "string"}}}}
@@ -151,6 +158,7 @@ def openapi_document() -> dict[str, Any]:
             "parameters": [path_param("mac", "MAC")],
             "get": {
                 "summary": "The node's event timeline, newest first",
+                "parameters": EVENT_PAGES,
                 "responses": {
                     "200": json({"type": "array", "items": ref("Event")}),
                     **MISSING,
@@ -176,10 +184,7 @@ def openapi_document() -> dict[str, Any]:
         "/api/v1/events": {
             "get": {
                 "summary": "All events, newest first",
-                "parameters": [
-                    {"name": "limit", "in": "query", "schema": {"type": "integer"}},
-                    {"name": "before", "in": "query", "schema": {"type": "integer"}},
-                ],
+                "parameters": EVENT_PAGES,
                 "responses": {"200": json({"type": "array", "items": ref("Event")}), **ERRORS},
             }
         },

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -151,6 +152,18 @@ class InstallerLab:
             args += [f"--{key}", value]
         self.cli(*args)
 
+    def release_only(self, vm: Vm) -> None:
+        """What a new user types: a release and action install; no profile, no
+        options, no boot file names."""
+        self.cli("node", "set", vm.mac, "--release", "avbox:2.0", "--action", "install")
+
+    def follow(self, vm: Vm) -> Follower:
+        """``provisioner node events MAC --follow --until-done`` as its own process,
+        over the store, each line stamped when it arrives."""
+        argv = [str(BIN / "provisioner"), "node", "events", vm.mac, "--follow", "--until-done"]
+        argv += ["--interval", "0.5", "--timeout", "600"]
+        return Follower(argv, self.env)
+
     # -- the server --------------------------------------------------------------------------
     def start_server(self, *, ipxe_script: bool = False) -> None:
         env = {
@@ -161,6 +174,8 @@ class InstallerLab:
             "PROVISIONER_IPXE_SCRIPT": "on" if ipxe_script else "off",
             "PROVISIONER_HTTP_WORKERS": "2",
             "PROVISIONER_HTTP_THREADS": "8",
+            # what a node with no slotsize. option gets (the default 8 GiB is no VM disk)
+            "PROVISIONER_SLOT_SIZE_MIB": str(SLOT_MIB),
         }
         log = self.lab.workdir / "server.log"
         self.server = self.lab.start(
@@ -300,6 +315,35 @@ def installer_lab(lab: Lab, artifacts: Artifacts, workdir: Path) -> Iterator[Ins
         for vm in il.vms:
             vm.kill()
         il.close()
+
+
+class Follower:
+    """A process whose output lines are read as they come, with their arrival time."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        self.lines: list[tuple[float, str]] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append((time.monotonic(), line.rstrip("\n")))
+
+    def wait(self, timeout: float) -> int:
+        try:
+            rc = self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.reader.join(10)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+        return rc
 
 
 def dump(value: Any) -> str:

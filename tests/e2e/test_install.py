@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from provisioner.domain import Action, Node, State
 from tests.e2e.installer_lab import (
     SLOT_MIB,
     Artifacts,
+    Follower,
     InstallerLab,
     installer_lab,
     make_artifacts,
@@ -46,7 +48,7 @@ def il(tmp_path: Path, artifacts: Artifacts) -> Iterator[InstallerLab]:
         yield the_lab
 
 
-def _assert_fresh_install(il: InstallerLab, vm_index: int) -> None:
+def _assert_fresh_install(il: InstallerLab, vm_index: int, *, bundled: bool = True) -> None:
     vm = il.vms[vm_index]
     node = il.node_state(vm)
     assert (node.state, node.action, node.active_slot, node.slot_a) == (
@@ -66,6 +68,8 @@ def _assert_fresh_install(il: InstallerLab, vm_index: int) -> None:
     assert state.slots["A"].sha256 == sha256(il.art.small)
     assert il.slot_sha256(vm, "A", size) == sha256(il.art.small)
     assert "B" not in state.slots
+    if not bundled:
+        return
     # the bundled instance (copyiso/copydef/copyimg) is on the data partition
     assert il.data_file(vm, "/instances/tinycore.iso") == il.art.iso.read_bytes()
     assert il.data_file(vm, "/instances/101.con") == il.art.definition.read_bytes()
@@ -104,15 +108,16 @@ def test_bios_pxelinux_fresh_install_with_a_bundled_instance(il: InstallerLab) -
     assert node.install_seconds is not None
 
 
-def test_uefi_syslinux_fresh_install_with_a_bundled_instance(il: InstallerLab) -> None:
+def test_uefi_syslinux_installs_a_node_with_only_a_release(il: InstallerLab) -> None:
     """OVMF's own PXE (virtio-net, no iPXE) -> efi64/syslinux.efi + ldlinux.e64 (TFTP)
-    -> efi64/pxelinux.cfg/01-<mac> -> kernel (EFI handover) -> install. DHCP network
-    in the agent this time (no ip. option)."""
+    -> efi64/pxelinux.cfg/01-<mac> -> the boot environment's kernel and initrd (EFI
+    handover) -> install. The node has a release and action install, nothing else:
+    no profile, no options (DHCP network in the agent), no boot file names."""
     vm = il.vm("uefi")
-    il.node(vm)
+    il.release_only(vm)
     il.start_server()
     il.boot([vm])
-    _assert_fresh_install(il, 0)
+    _assert_fresh_install(il, 0, bundled=False)
     assert "efi64/syslinux.efi" in " ".join(e.message for e in il.events(vm)), il.why(vm)
 
 
@@ -204,12 +209,42 @@ def test_power_cut_during_an_update_keeps_the_old_slot_and_the_next_boot_finishe
     assert il.data_file(vm, "/marker.txt") == b"keep me\n"
 
 
-def test_an_installed_node_boots_locally_next_time(il: InstallerLab) -> None:
+#: the milestones ``node events --follow`` shows, in the order a box reaches them
+FOLLOWED = ("boot.dhcp", "boot.loader", "boot.kernel", "agent.boot", "agent.image", "agent.done")
+
+
+def _assert_followed_as_it_happened(il: InstallerLab, vm: Vm, follower: Follower) -> None:
+    """Each milestone's line came in order, with increasing times, and while the box
+    installed: the gap between the first and the last line's arrival is the gap
+    between the events (not one batch at the end)."""
+    assert follower.wait(60) == 0, "\n".join(line for _, line in follower.lines) + il.why(vm)
+    first: dict[str, tuple[int, float, datetime]] = {}
+    for i, (arrived, line) in enumerate(follower.lines):
+        day, clock, kind = line.split()[:3]
+        if kind in FOLLOWED and kind not in first:
+            first[kind] = (i, arrived, datetime.fromisoformat(f"{day}T{clock}"))
+    shown = "\n".join(line for _, line in follower.lines)
+    assert list(first) == list(FOLLOWED), shown
+    assert [first[k][2] for k in FOLLOWED] == sorted(first[k][2] for k in FOLLOWED), shown
+    took = (first["agent.done"][2] - first["boot.dhcp"][2]).total_seconds()
+    streamed = first["agent.done"][1] - first["boot.dhcp"][1]
+    assert took > 5, shown
+    assert streamed > took - 3, (took, streamed, shown)
+
+
+def test_a_node_with_only_a_release_installs_its_phases_stream_and_it_boots_locally(
+    il: InstallerLab,
+) -> None:
+    """SeaBIOS + pxelinux, a node with a release and action install and nothing else;
+    ``node events --follow`` shows the phases while it installs; after the install
+    the served configuration boots the disk, and the VM really does."""
     vm = il.vm("bios")
-    il.node(vm, "ip.192.0.2.54", "submask.255.255.255.0")
+    il.release_only(vm)
     il.start_server()
+    follower = il.follow(vm)
     il.boot([vm])
-    _assert_fresh_install(il, 0)
+    _assert_fresh_install(il, 0, bundled=False)
+    _assert_followed_as_it_happened(il, vm, follower)
     served = il.lab.server.run(
         "busybox",
         "wget",

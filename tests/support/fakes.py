@@ -249,7 +249,11 @@ class MemoryStore:
             return self._add_event(event)
 
     def list_events(
-        self, mac: str | None = None, limit: int = 100, before_id: int | None = None
+        self,
+        mac: str | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+        after_id: int | None = None,
     ) -> list[Event]:
         with self._lock:
             found = [
@@ -257,8 +261,9 @@ class MemoryStore:
                 for e in reversed(self._events)
                 if (mac is None or e.mac == mac)
                 and (before_id is None or (e.id is not None and e.id < before_id))
+                and (after_id is None or (e.id is not None and e.id > after_id))
             ]
-            return found[:limit]
+            return found[-limit:] if after_id is not None else found[:limit]
 
     # -- tokens ------------------------------------------------------------------------------
     def add_token(self, name: str, role: Role, secret_hash: str) -> Token:

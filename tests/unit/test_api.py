@@ -219,6 +219,19 @@ def test_node_events_record_changes(admin: Api) -> None:
     assert admin.get("/api/v1/events?limit=0").status_code == 422
 
 
+def test_node_events_after_an_id_are_what_came_since(admin: Api) -> None:
+    """The cursor ``node events --follow`` polls with."""
+    admin.put(f"/api/v1/nodes/{MAC}", json={"hostname": "a"})
+    (first,) = admin.get(f"/api/v1/nodes/{MAC}/events").get_json()
+    assert admin.get(f"/api/v1/nodes/{MAC}/events?after={first['id']}").get_json() == []
+    admin.patch(f"/api/v1/nodes/{MAC}", json={"action": "local"})
+    since = admin.get(f"/api/v1/nodes/{MAC}/events?after={first['id']}").get_json()
+    assert [e["kind"] for e in since] == ["node.updated"]
+    bad = admin.get(f"/api/v1/nodes/{MAC}/events?after=x")
+    assert bad.status_code == 422
+    assert bad.get_json()["error"]["field"] == "after"
+
+
 # -- boot endpoints ----------------------------------------------------------------
 def test_boot_endpoints_serve_menu_and_404_for_what_is_not_ours(
     client: FlaskClient, admin: Api

@@ -148,6 +148,16 @@ def test_events_are_newest_first_and_filter_by_mac(store: SqlStore) -> None:
     assert store.list_events(limit=1)[0].data == {"i": 4}
 
 
+def test_events_after_an_id_are_the_oldest_page_above_it_newest_first(store: SqlStore) -> None:
+    """A follower's cursor: ``after_id`` pages forward without a gap."""
+    ids = [store.add_event(Event(kind="k", message=f"m{i}", mac=MAC)).id for i in range(5)]
+    assert ids[0] is not None
+    after = store.list_events(MAC, limit=2, after_id=ids[0])
+    assert [e.message for e in after] == ["m2", "m1"]
+    assert [e.message for e in store.list_events(MAC, after_id=after[0].id)] == ["m4", "m3"]
+    assert store.list_events(MAC, after_id=ids[-1]) == []
+
+
 def test_tokens_store_only_the_hash(store: SqlStore) -> None:
     t = store.add_token("ci", Role.VIEWER, "ab" * 32)
     assert store.find_token("ab" * 32) == t

@@ -121,6 +121,16 @@ def test_a_node_put_over_the_api_boots_over_http(memory_app: Flask, memory_admin
     assert [n["mac"] for n in memory_admin.get("/api/v1/nodes").get_json()] == [MAC]
 
 
+def test_the_memory_store_pages_events_after_an_id_as_the_sql_store_does(
+    memory_admin: Api,
+) -> None:
+    for hostname in ("a", "b", "c"):
+        memory_admin.put(f"/api/v1/nodes/{MAC}", json={"hostname": hostname})
+    ids = [e["id"] for e in memory_admin.get(f"/api/v1/nodes/{MAC}/events").get_json()]
+    since = memory_admin.get(f"/api/v1/nodes/{MAC}/events?after={ids[-1]}&limit=1").get_json()
+    assert [e["id"] for e in since] == [ids[1]]  # the oldest page above the cursor
+
+
 def test_unknown_boxes_and_bad_input_keep_their_4xx(memory_app: Flask, memory_admin: Api) -> None:
     client = memory_app.test_client()
     assert client.get("/boot/ipxe?mac=52:54:00:c0:02:99").status_code == 404
