@@ -39,11 +39,16 @@ def service(inv: Invocation, **more: object) -> Iterator[Service]:
     from provisioner.db import open_store
 
     settings = inv.settings(**more)
-    store = open_store(settings)
+    store = open_store(settings, created=note)
     try:
         yield Service(store, settings)
     finally:
         store.close()
+
+
+def note(text: str) -> None:
+    """Something the user should know but did not ask for (stderr)."""
+    click.echo(text, err=True)
 
 
 def _fail(exc: ProvisionerError) -> None:
@@ -177,10 +182,13 @@ def db() -> None:
 @_errors
 def db_upgrade(inv: Invocation, revision: str) -> None:
     """Create or upgrade the schema."""
-    from provisioner.db import migrate
+    from provisioner.db import migrate, new_store_notice
 
-    url = inv.settings().effective_database_url
-    migrate.upgrade(url, revision)
+    settings = inv.settings()
+    url = settings.effective_database_url
+    new_dir = not settings.data_dir.is_dir()
+    if migrate.upgrade(url, revision) is None:
+        note(new_store_notice(settings, new_dir=new_dir))
     click.echo(f"database at revision {migrate.current(url)}")
 
 

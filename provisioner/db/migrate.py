@@ -29,11 +29,14 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "head") -> str | None:
+    """Upgrade to ``revision``; returns the revision before (None: it was empty)."""
     # make sure the SQLite directory exists and WAL is on before Alembic connects
     reader, _ = make_engines(url)
     reader.dispose()
+    before = current(url)
     command.upgrade(alembic_config(url), revision)
+    return before
 
 
 def downgrade(url: str, revision: str) -> None:
