@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from provisioner import serverstate
 from provisioner.cli import main
 from provisioner.config import load_settings
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, Api
 from tests.support.media import make_qcow2, make_squashfs, needs_mksquashfs, needs_qemu_img
 
 Run = Callable[..., Result]
@@ -48,7 +48,7 @@ def _bare_run(data_dir: Path) -> Run:
 
     def invoke(*args: str) -> Result:
         env = {"PROVISIONER_DATA_DIR": str(data_dir), "PROVISIONER_DATABASE_URL": None}
-        return CliRunner().invoke(main, list(args), env=env)  # type: ignore[arg-type]
+        return CliRunner().invoke(main, list(args), env=env)
 
     return invoke
 
@@ -81,9 +81,10 @@ def test_building_the_boot_environment_in_a_new_data_dir_says_so(tmp_path: Path)
 
 
 # -- previews ------------------------------------------------------------------------------
-def test_boot_preview_is_byte_for_byte_what_the_http_boot_endpoints_serve(
-    run: Run, client: FlaskClient
+def test_boot_previews_are_byte_for_byte_what_the_http_boot_endpoints_serve(
+    run: Run, client: FlaskClient, admin: Api
 ) -> None:
+    """``node show --boot`` and ``GET /api/v1/nodes/<mac>/boot`` alike."""
     _node(run)
     run("node", "set", "52-54-00-C0-02-02", "--options", "lang.de auto ip.192.168.2.252")
     for mac in (MAC, "52:54:00:c0:02:02"):
@@ -96,6 +97,8 @@ def test_boot_preview_is_byte_for_byte_what_the_http_boot_endpoints_serve(
         assert pxelinux == served
         assert "server.http://localhost " in served
         assert ipxe == client.get(f"/boot/ipxe?mac={mac}").get_data(as_text=True)
+        api = admin.get(f"/api/v1/nodes/{mac}/boot").get_json()
+        assert (api["pxelinux"], api["ipxe"]) == (pxelinux, ipxe)
 
 
 def test_previews_name_the_running_server_from_its_state_file(run: Run, data_dir: Path) -> None:
