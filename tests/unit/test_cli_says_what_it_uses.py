@@ -18,6 +18,8 @@ from flask.testing import FlaskClient
 from provisioner import serverstate
 from provisioner.cli import main
 from provisioner.config import load_settings
+from provisioner.db.sqlstore import SqlStore
+from provisioner.domain import Release
 from tests.conftest import FIXTURES, Api
 from tests.support.media import make_qcow2, make_squashfs, needs_mksquashfs, needs_qemu_img
 
@@ -53,9 +55,17 @@ def _bare_run(data_dir: Path) -> Run:
     return invoke
 
 
-def _node(run: Run) -> None:
+@pytest.fixture
+def release(store: SqlStore) -> str:
+    """A release row (no file): a node that installs needs one."""
+    store.add_release(Release("base", "1.0", "base-1.0.squashfs", 4096, "b" * 64))
+    return "base:1.0"
+
+
+def _node(run: Run, release: str) -> None:
+    """Node MAC installs profile avbox1 and ``release``."""
     assert run("import-syslinux", AVBOX1).exit_code == 0
-    assert run("node", "set", MAC, "--profile", "avbox1").exit_code == 0
+    assert run("node", "set", MAC, "--profile", "avbox1", "--release", release).exit_code == 0
 
 
 # -- the store it uses ---------------------------------------------------------------------
@@ -82,11 +92,12 @@ def test_building_the_boot_environment_in_a_new_data_dir_says_so(tmp_path: Path)
 
 # -- previews ------------------------------------------------------------------------------
 def test_boot_previews_are_byte_for_byte_what_the_http_boot_endpoints_serve(
-    run: Run, client: FlaskClient, admin: Api
+    run: Run, client: FlaskClient, admin: Api, release: str
 ) -> None:
     """``node show --boot`` and ``GET /api/v1/nodes/<mac>/boot`` alike."""
-    _node(run)
-    run("node", "set", "52-54-00-C0-02-02", "--options", "lang.de auto ip.192.168.2.252")
+    _node(run, release)
+    more = ("--options", "lang.de auto ip.192.168.2.252", "--release", release)
+    assert run("node", "set", "52-54-00-C0-02-02", *more).exit_code == 0
     for mac in (MAC, "52:54:00:c0:02:02"):
         shown = run("node", "show", mac, "--boot", "--server", "http://localhost")
         assert shown.exit_code == 0, shown.output
@@ -101,8 +112,10 @@ def test_boot_previews_are_byte_for_byte_what_the_http_boot_endpoints_serve(
         assert (api["pxelinux"], api["ipxe"]) == (pxelinux, ipxe)
 
 
-def test_previews_name_the_running_server_from_its_state_file(run: Run, data_dir: Path) -> None:
-    _node(run)
+def test_previews_name_the_running_server_from_its_state_file(
+    run: Run, data_dir: Path, release: str
+) -> None:
+    _node(run, release)
     settings = load_settings({}, overrides={"data_dir": str(data_dir), "http": "192.0.2.7:8081"})
     data_dir.mkdir(exist_ok=True)  # 'serve' needs it (PostgreSQL leaves it uncreated)
     path = serverstate.write(settings)  # as 'provisioner serve' does, with our live PID
@@ -116,9 +129,9 @@ def test_previews_name_the_running_server_from_its_state_file(run: Run, data_dir
 
 
 def test_a_state_file_of_a_stopped_server_is_ignored_and_the_placeholder_explained(
-    run: Run, data_dir: Path
+    run: Run, data_dir: Path, release: str
 ) -> None:
-    _node(run)
+    _node(run, release)
     gone = subprocess.Popen(["true"])
     gone.wait()
     state = {"pid": gone.pid, "url": "http://192.0.2.7:8081", "http": "192.0.2.7:8081"}
@@ -141,8 +154,8 @@ def test_a_server_that_listens_on_a_wildcard_address_names_no_url(tmp_path: Path
     assert serverstate.preview_url(wildcard) == ("http://SERVER:8080", False)
 
 
-def test_a_bad_server_url_is_refused_naming_the_option(run: Run) -> None:
-    _node(run)
+def test_a_bad_server_url_is_refused_naming_the_option(run: Run, release: str) -> None:
+    _node(run, release)
     result = run("node", "show", MAC, "--boot", "--server", "192.0.2.1")
     assert result.exit_code == 2
     assert "error: --server: '192.0.2.1' is not an http(s) URL" in result.output
