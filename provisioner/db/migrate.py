@@ -61,5 +61,14 @@ def current(url: str) -> str | None:
         engine.dispose()
 
 
+def exists(url: str) -> bool:
+    """False for a SQLite database whose file is not there (asking it anything
+    would create it); True otherwise."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return True
+    return Path(parsed.database).exists()
+
+
 def is_current(url: str) -> bool:
     return current(url) == head()

@@ -84,6 +84,17 @@ def test_a_command_that_creates_a_new_store_names_the_data_dir_and_database(
     assert (again.exit_code, again.stderr) == (0, "")  # only when it creates one
 
 
+def test_db_current_on_a_missing_database_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "forgotten"
+    result = _bare_run(data)("db", "current")
+    assert result.exit_code == 0, result.output
+    assert f"current (no database: sqlite:///{data}/provisioner.db does not exist)" in (
+        result.stdout
+    )
+    assert f"data directory: {data}" in result.stderr
+    assert not data.exists()
+
+
 def test_building_the_boot_environment_in_a_new_data_dir_says_so(tmp_path: Path) -> None:
     env = {"PROVISIONER_DATA_DIR": str(tmp_path / "new"), "PATH": str(tmp_path)}  # no apt-cache
     result = CliRunner().invoke(main, ["media", "build-initrd"], env=env)
