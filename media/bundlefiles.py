@@ -8,8 +8,10 @@ Each kind is checked from the first :data:`HEAD_BYTES` and last
 
 * ``iso`` -- an ISO 9660 image whose primary volume descriptor fits the file;
 * ``definition`` -- a short UTF-8 text file (no NUL or control characters);
-* ``image`` -- raw or a safe qcow2 (see :mod:`media.diskimage`), matching what
-  its file name claims (``.qcow2`` must be qcow2, ``.raw`` must be raw).
+* ``image`` -- a recognised disk image: a safe qcow2 (see :mod:`media.diskimage`)
+  or an ISO 9660 image; raw only when declared (``raw=True``: a file with no
+  signature could be anything, a text file or a truncated download); matching
+  what its file name claims (``.qcow2`` must be qcow2, ``.raw`` must be raw).
 
 :func:`check_bundle_file` returns the format recorded with the file; only
 :class:`BundleFileError` (and :class:`~media.diskimage.DiskImageError`) escape.
@@ -34,17 +36,24 @@ _IMAGE_CLAIMS = {
     ".qcow2": ("qcow2",),
     ".qcow": ("qcow2",),
     ".raw": ("raw",),
-    ".iso": ("raw",),
+    ".iso": ("iso9660",),
 }
+#: what the image kind accepts (raw only when declared)
+IMAGE_FORMATS = ("qcow2", "iso9660", "raw")
 
 
 class BundleFileError(CodecError):
     """A bundle file that is not what it claims to be; the message says why."""
 
 
-def check_bundle_file(kind: str, filename: str, head: bytes, tail: bytes, size: int) -> str:
+def check_bundle_file(
+    kind: str, filename: str, head: bytes, tail: bytes, size: int, *, raw: bool = False
+) -> str:
     """Check one uploaded file; return its format (``iso9660``, ``text``,
-    ``raw``, ``qcow2``). ``field`` in errors is the bundle field (``iso``, ...)."""
+    ``raw``, ``qcow2``). ``field`` in errors is the bundle field (``iso``, ...).
+    ``raw``: the uploader declares a raw disk image (``image`` only)."""
+    if raw and kind != "image":
+        raise BundleFileError("raw", f"only an image can be raw, not the {kind}")
     if kind not in KINDS:
         raise BundleFileError("kind", f"{kind!r} is not one of: {', '.join(KINDS)}")
     if size == 0:
@@ -55,7 +64,7 @@ def check_bundle_file(kind: str, filename: str, head: bytes, tail: bytes, size: 
     if kind == "definition":
         check_definition(head, size, kind)
         return "text"
-    return check_disk_image(filename, head, tail, size, kind)
+    return check_disk_image(filename, head, tail, size, kind, raw=raw)
 
 
 def check_iso(head: bytes, size: int, field: str = "iso") -> None:
@@ -123,24 +132,36 @@ def check_definition(head: bytes, size: int, field: str = "definition") -> None:
 
 
 def check_disk_image(
-    filename: str, head: bytes, tail: bytes, size: int, field: str = "image"
+    filename: str, head: bytes, tail: bytes, size: int, field: str = "image", *, raw: bool = False
 ) -> str:
-    """Raw or a safe qcow2, and what its name says it is."""
+    """A recognised disk image (qcow2, ISO 9660), or raw when declared (``raw``);
+    and what its name says it is."""
     found = detect_format(head, tail)
     if found == "qcow":
         raise DiskImageError(field, "is a qcow version 1 image; convert it to qcow2")
-    if found not in ("raw", "qcow2"):
+    if found not in IMAGE_FORMATS:
         raise DiskImageError(
             field,
-            f"is a {found} image; only raw and qcow2 disk images are accepted "
+            f"is a {found} image; only qcow2, ISO 9660 and raw disk images are accepted "
             "(convert: qemu-img convert -O qcow2 IN OUT)",
         )
+    if found == "raw" and not raw:
+        raise DiskImageError(
+            field,
+            f"{filename!r} is not a recognised disk image (no qcow2 or ISO 9660 signature); "
+            "a raw disk image is accepted only when declared raw "
+            '(bundle upload --raw, or "raw": true in the API)',
+        )
+    if raw and found != "raw":
+        raise DiskImageError("raw", f"{filename!r} was declared raw but is a {found} image")
     suffix = filename[filename.rfind(".") :].lower() if "." in filename else ""
-    allowed = _IMAGE_CLAIMS.get(suffix, ("raw", "qcow2"))
+    allowed = _IMAGE_CLAIMS.get(suffix, IMAGE_FORMATS)
     if found not in allowed:
         raise DiskImageError(
             field, f"{filename!r} claims to be {' or '.join(allowed)} but is a {found} image"
         )
     if found == "qcow2":
         check_qcow2(head, size, field)
+    elif found == "iso9660":
+        check_iso(head, size, field)
     return found

@@ -5,9 +5,11 @@ The danger is a classic one: a qcow2 (or VMDK, VHD, ...) can name *another
 file* -- a backing file or an external data file -- that whoever opens it
 reads as if it were part of the disk. An uploaded image naming
 ``/etc/shadow`` as its backing file leaks that file into the VM it is copied
-to. So only two formats are accepted: raw, and qcow2 without a backing file,
-without an external data file and without encryption. Everything else that
-qemu would recognise by its magic is refused, naming the format.
+to. So only these are accepted: qcow2 without a backing file, without an
+external data file and without encryption; an ISO 9660 image; and raw, but
+only when the uploader declares it (a file with no signature at all could be
+anything). Everything else that qemu would recognise by its magic is
+refused, naming the format.
 
 Only :class:`DiskImageError` escapes this module.
 """
@@ -20,6 +22,8 @@ from dataclasses import dataclass
 from provisioner.errors import CodecError
 
 QCOW_MAGIC = b"QFI\xfb"
+#: an ISO 9660 image's first volume descriptor (sector 16) starts 0x01 'CD001'
+ISO_MAGIC, ISO_MAGIC_AT = b"CD001", 16 * 2048 + 1
 #: How much of the file's start and end :func:`detect_format` and
 #: :func:`check_qcow2` look at.
 HEAD_BYTES = 128 * 1024
@@ -65,8 +69,9 @@ class Qcow2Info:
 
 
 def detect_format(head: bytes, tail: bytes) -> str:
-    """``"qcow2"``, ``"qcow"`` (version 1), ``"raw"``, or the name of another
-    container format qemu would recognise (VMDK, VHD, VDI, ...)."""
+    """``"qcow2"``, ``"qcow"`` (version 1), ``"iso9660"``, the name of another
+    container format qemu would recognise (VMDK, VHD, VDI, ...), or ``"raw"``:
+    no signature at all (any bytes are a raw disk image)."""
     if head.startswith(QCOW_MAGIC):
         version = struct.unpack_from(">I", head, 4)[0] if len(head) >= 8 else 0
         return "qcow" if version == 1 else "qcow2"
@@ -76,6 +81,8 @@ def detect_format(head: bytes, tail: bytes) -> str:
     for magic, name in _REFUSED_TAILS:
         if len(tail) >= 512 and tail[-512:].startswith(magic):
             return name
+    if head[ISO_MAGIC_AT : ISO_MAGIC_AT + len(ISO_MAGIC)] == ISO_MAGIC:
+        return "iso9660"
     return "raw"
 
 

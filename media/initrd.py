@@ -119,7 +119,12 @@ def download_kernel(cache: Path) -> Path:
     found = sorted(cache.glob(f"{pkg}_*.deb"))
     if found:
         return found[-1]
-    log.info("downloading %s", pkg)
+    log.info(
+        "downloading %s (Debian's kernel package, about 70 MB; once: kept in %s) with "
+        "apt-get download from this machine's Debian mirror",
+        pkg,
+        cache,
+    )
     try:
         _run(["apt-get", "download", pkg], cwd=cache)
     except BuildError:

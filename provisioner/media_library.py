@@ -14,7 +14,7 @@ sessions and the store together. Used by the API and the CLI alike:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
 from media.bundlefiles import HEAD_BYTES, KINDS, TAIL_BYTES, check_bundle_file
@@ -41,7 +41,17 @@ from provisioner.errors import Conflict, NotFound, ValidationError
 from provisioner.fields import bundle_from_fields, check_bundle
 from provisioner.store import Store
 
-Stored = Release | Bundle
+
+@dataclass(frozen=True)
+class BundleUpload:
+    """A bundle after a file upload; ``replaced``: the file of that kind it had
+    before, when the upload replaced a different one (it is gone now)."""
+
+    bundle: Bundle
+    replaced: BundleFile | None = None
+
+
+Stored = Release | BundleUpload
 
 
 class MediaLibrary:
@@ -71,7 +81,12 @@ class MediaLibrary:
                 if not filename:
                     raise ValidationError("filename", "required: the bundle names no such file")
             bundle_from_fields(bundle, {file_kind: filename}, None, partial=False)
-            return {"target": "bundle", "bundle": bundle, "kind": file_kind, "filename": filename}
+            target = {"target": "bundle", "bundle": bundle, "kind": file_kind, "filename": filename}
+            if _declared_raw(data.get("raw")):
+                if file_kind != "image":
+                    raise ValidationError("raw", f"only an image can be raw, not the {file_kind}")
+                target["raw"] = "true"
+            return target
         raise ValidationError("target", f"{kind!r} is not one of: image, bundle")
 
     def check_target(self, target: Mapping[str, str], sha256: str | None) -> None:
@@ -144,10 +159,11 @@ class MediaLibrary:
             raise
         return stored
 
-    def _finish_bundle_file(self, target: Mapping[str, str], done: Completed) -> Bundle:
+    def _finish_bundle_file(self, target: Mapping[str, str], done: Completed) -> BundleUpload:
         name, kind, filename = target["bundle"], target["kind"], target["filename"]
         head, tail, _ = read_head_tail(done.path, HEAD_BYTES, TAIL_BYTES)
-        fmt = check_bundle_file(kind, filename, head, tail, done.size)
+        raw = target.get("raw") == "true"
+        fmt = check_bundle_file(kind, filename, head, tail, done.size, raw=raw)
         new_file = BundleFile(kind, filename, done.size, done.sha256, fmt)
         relpath = bundle_file_relpath(name, new_file)
         placed = self.dirs.place(done.path, relpath)  # False: the same bytes under this name
@@ -162,8 +178,8 @@ class MediaLibrary:
             check_bundle(bundle)
             return bundle
 
-        added = _event("bundle.file.added", f"bundle {name}: {kind} {filename} uploaded ({fmt})",
-                       bundle=name, kind=kind, sha256=done.sha256)  # fmt: skip
+        message = f"bundle {name}: {kind} {filename} uploaded ({fmt})"
+        added = _event("bundle.file.added", message, bundle=name, kind=kind, sha256=done.sha256)
         try:
             bundle, _ = self.store.change_bundle(name, change, [added])
         except BaseException:
@@ -173,7 +189,9 @@ class MediaLibrary:
         for f in old:
             if bundle_file_relpath(name, f) != relpath:
                 self.dirs.remove(bundle_file_relpath(name, f))
-        return bundle
+        same = (new_file.filename, new_file.sha256)
+        replaced = next((f for f in old if (f.filename, f.sha256) != same), None)
+        return BundleUpload(bundle, replaced)
 
     # -- deleting ------------------------------------------------------------------------
     def delete_release(self, ref: str) -> None:
@@ -217,6 +235,15 @@ class MediaLibrary:
         for f in gone:
             self.dirs.remove(bundle_file_relpath(name, f))
         return bundle
+
+
+def _declared_raw(value: object) -> bool:
+    """The ``raw`` field of an upload target (JSON true/false, or a query string)."""
+    if value in (None, False, "", "0", "false", "no"):
+        return False
+    if value in (True, "1", "true", "yes"):
+        return True
+    raise ValidationError("raw", f"{value!r} is not true or false")
 
 
 def _event(event: str, message: str, **data: str) -> Event:

@@ -16,7 +16,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from provisioner import daemons, netboot
+from provisioner import daemons, netboot, serverstate
 from provisioner.bootnames import BOOTENV_KERNEL
 from provisioner.config import Settings
 from provisioner.db import open_store
@@ -72,11 +72,16 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return create_app(self.settings, open_store(self.settings, upgrade=False))
 
 
+def _created(notice: str) -> None:
+    for line in notice.splitlines():
+        log.warning("%s", line)
+
+
 def run(settings: Settings) -> None:
     daemons.configure_logging(settings)
     settings = netboot.check(settings)
     # migrate once, in the parent, before any worker or daemon opens the database
-    store = open_store(settings)
+    store = open_store(settings, created=_created)
     store.close()
     if not settings.data_dir.is_dir():
         raise StoreError(f"data directory {settings.data_dir} does not exist")
@@ -93,8 +98,10 @@ def run(settings: Settings) -> None:
             settings.data_dir,
         )
     child = netboot.start(settings, daemons.network_daemons) if netboot.enabled(settings) else None
+    serverstate.write(settings)  # previews (node show --boot) name this server's URL
     try:
         _Gunicorn(settings, child).run()
     finally:
+        serverstate.remove(settings)
         if child is not None:
             child.stop()

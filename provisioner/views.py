@@ -94,6 +94,15 @@ def bundle_view(b: Bundle, media_base: str | None = None) -> dict[str, Any]:
     }
 
 
+def bundle_upload_view(
+    b: Bundle, replaced: BundleFile | None, media_base: str | None
+) -> dict[str, Any]:
+    """A bundle after a file upload, and ``replaced``: the different file of that
+    kind the upload replaced (its bytes are gone: no URL), or null."""
+    gone = None if replaced is None else bundle_file_view(b.name, replaced, None)
+    return {**bundle_view(b, media_base), "replaced": gone}
+
+
 def bundle_file_view(bundle: str, f: BundleFile, media_base: str | None) -> dict[str, Any]:
     return {
         "filename": f.filename,

@@ -44,7 +44,7 @@ def standalone_settings(
 def _service(settings: Settings) -> Iterator[Service]:
     from provisioner.db import open_store
 
-    store = open_store(settings)
+    store = open_store(settings, created=lambda notice: click.echo(notice, err=True))
     try:
         yield Service(store, settings)
     finally:

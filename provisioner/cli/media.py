@@ -10,6 +10,7 @@ resuming by itself when the connection breaks. Large files show a progress bar.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,9 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from media.layout import media_base_url, media_url, release_relpath
-from provisioner.bootnames import base_url
+from media.layout import media_url, release_relpath
 from provisioner.cli.objects import bundle, node
+from provisioner.cli.preview import media_base, note_placeholder, server_option
 from provisioner.cli.root import (
     Column,
     Invocation,
@@ -43,7 +44,7 @@ from provisioner.domain import BUNDLE_KINDS, Release, parse_release_ref
 from provisioner.errors import NotFound
 from provisioner.media_library import MediaLibrary, Stored
 from provisioner.service import Service
-from provisioner.views import bundle_view, release_view
+from provisioner.views import bundle_upload_view, release_view
 
 #: files at least this large get a progress bar
 PROGRESS_MIN = 16 * 1024 * 1024
@@ -64,14 +65,8 @@ def _progress(size: int) -> Iterator[Progress]:
         yield bar
 
 
-def _base(svc: Service) -> str:
-    s = svc.settings
-    port = s.http_host_port[1]
-    return media_base_url(s.media_url, s.server_ip, port, base_url("SERVER", port))
-
-
 def _release_view(svc: Service, r: Release) -> dict[str, Any]:
-    return release_view(r, media_url(_base(svc), release_relpath(r)))
+    return release_view(r, media_url(media_base(svc), release_relpath(r)))
 
 
 def _token(token: str | None, token_file: Path | None) -> str:
@@ -109,7 +104,9 @@ def _send(
                 progress=lambda n: bar.advance(sending, n),
                 resumed=lambda at: _resumed(bar, sending, at),
             )
-        return dict(answer.get("release") or answer["bundle"])
+        if answer.get("release"):
+            return dict(answer["release"])
+        return {**answer["bundle"], "replaced": answer.get("replaced")}
     with service(inv) as svc:
         lib = MediaLibrary(svc.store, svc.settings)
         resolved = lib.target(target)
@@ -120,7 +117,7 @@ def _send(
             )
         if isinstance(result, Release):
             return _release_view(svc, result)
-        return bundle_view(result, _base(svc))
+        return bundle_upload_view(result.bundle, result.replaced, media_base(svc))
 
 
 def _resumed(bar: Progress, task: Any, offset: int) -> None:
@@ -179,6 +176,7 @@ def image_list(inv: Invocation, as_json: bool) -> None:
     """All releases."""
     with service(inv) as svc:
         views = [_release_view(svc, r) for r in svc.store.list_releases()]
+    note_placeholder(svc, json.dumps(views))
     columns: list[Column] = [
         ("RELEASE", lambda v: v["ref"]),
         ("SIZE", lambda v: v["size"]),
@@ -197,6 +195,7 @@ def image_show(inv: Invocation, ref: str, as_json: bool) -> None:
     """One release (NAME:VERSION)."""
     with service(inv) as svc:
         view = _release_view(svc, svc.store.get_release(*parse_release_ref(ref)))
+    note_placeholder(svc, view["url"])
     if as_json:
         _echo_json(view)
         return
@@ -219,18 +218,34 @@ delete_command(
 @click.argument("kind", type=click.Choice(list(BUNDLE_KINDS)))
 @click.argument("file", type=_FILE)
 @click.option("--filename", help="Name on the command line; default: the bundle's, else FILE's.")
+@click.option(
+    "--raw",
+    is_flag=True,
+    help="The image is a raw disk image (without it an image must be qcow2 or ISO 9660).",
+)
 @_remote_options
 @pass_inv
 @_errors
-def bundle_upload(
-    inv: Invocation, /, name: str, kind: str, file: Path, filename: str | None, **remote: Any
-) -> None:
-    """Upload the ISO, VM definition or disk image of a bundle (created when new)."""
+def bundle_upload(inv: Invocation, /, name: str, kind: str, file: Path, **flags: Any) -> None:
+    """Upload the ISO, VM definition or disk image of a bundle (created when new).
+
+    An image is a qcow2 (self-contained) or an ISO 9660 image; a raw disk image
+    only with --raw. Replacing the bundle's file of that kind says so."""
+    filename, raw = flags.pop("filename"), flags.pop("raw")
     if filename is None:
-        filename = _current_name(inv, name, kind, remote) or file.name
+        filename = _current_name(inv, name, kind, flags) or file.name
     target = {"target": "bundle", "bundle": name, "kind": kind, "filename": filename}
-    view = _send(inv, file, target, **remote)
-    click.echo(f"bundle {name}: {kind} uploaded; {view['options']}")
+    if raw:
+        target["raw"] = "true"
+    view = _send(inv, file, target, **flags)
+    fmt = view["files"][kind]["format"]
+    click.echo(f"bundle {name}: {kind} {filename} uploaded ({fmt}); {view['options']}")
+    old = view.get("replaced")
+    if old:
+        click.echo(
+            f"bundle {name}: replaced its {kind} {old['filename']} "
+            f"({old['size']} bytes, sha256 {old['sha256'][:16]}...; deleted)"
+        )
 
 
 def _current_name(inv: Invocation, name: str, kind: str, remote: dict[str, Any]) -> str | None:
@@ -264,12 +279,15 @@ def bundle_remove_file(inv: Invocation, name: str, kind: str) -> None:
 # -- manifest ------------------------------------------------------------------------------------
 @node.command("manifest")
 @click.argument("mac")
+@server_option
 @pass_inv
 @_errors
-def node_manifest(inv: Invocation, mac: str) -> None:
+def node_manifest(inv: Invocation, mac: str, server: str | None) -> None:
     """What the box must fetch (URLs, sizes, sha256) and its options, as JSON."""
     with service(inv) as svc:
-        _echo_json(svc.manifest(mac, _base(svc)).to_json())
+        manifest = svc.manifest(mac, media_base(svc, server)).to_json()
+        note_placeholder(svc, json.dumps(manifest))
+    _echo_json(manifest)
 
 
 # -- uploads ---------------------------------------------------------------------------------------

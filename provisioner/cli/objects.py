@@ -14,9 +14,9 @@ from typing import Any
 
 import click
 
-from provisioner.bootnames import base_url, config_path
 from provisioner.bootparams import Options
 from provisioner.bootspec import effective_release
+from provisioner.cli.preview import boot_files, note_placeholder, server_option
 from provisioner.cli.root import (
     Column,
     Invocation,
@@ -33,7 +33,6 @@ from provisioner.errors import ValidationError
 from provisioner.lifecycle import ACTION_EFFECTS, PHASES, last_failure
 from provisioner.service import Service
 from provisioner.views import bundle_view, node_view, profile_view
-from pxelinux.render import ipxe_script, pxelinux_config
 
 
 def _given(**fields: Any) -> dict[str, Any]:
@@ -147,19 +146,23 @@ def _same_mac(typed: str, mac: str) -> bool:
 @node.command("show")
 @click.argument("mac")
 @click.option("--json", "as_json", is_flag=True, help="JSON, as the API returns it.")
-@click.option("--boot", is_flag=True, help="Also print the pxelinux file and iPXE script.")
+@click.option(
+    "--boot", is_flag=True, help="Also print the pxelinux file and iPXE script, as served."
+)
+@server_option
 @pass_inv
 @_errors
-def node_show(inv: Invocation, mac: str, as_json: bool, boot: bool) -> None:
+def node_show(inv: Invocation, mac: str, as_json: bool, boot: bool, server: str | None) -> None:
     """Show one node: what it boots, its state, last error, slots, phase timings and
     install window (its timeline: node events)."""
     with service(inv) as svc:
         n = svc.get_node(mac)
         spec = svc.bootspec(n)
         view = node_view(n, spec)
-        base = base_url(svc.settings.server_ip or "SERVER", svc.settings.http_host_port[1])
         events = [] if as_json else svc.store.list_events(n.mac, 200)
         profile = svc.catalog().profiles.get(n.profile) if n.profile else None
+        served = boot_files(svc, n.mac, server) if boot else ""
+        note_placeholder(svc, served)
     if as_json:
         _echo_json(view)
     else:
@@ -183,11 +186,7 @@ def node_show(inv: Invocation, mac: str, as_json: bool, boot: bool) -> None:
                 "warnings",
             ],
         )
-    if boot:
-        click.echo(f"\n# {config_path(n.mac)}")
-        click.echo(pxelinux_config(spec), nl=False)
-        click.echo("\n# iPXE script")
-        click.echo(ipxe_script(spec, base + "/boot/files/"), nl=False)
+    click.echo(served, nl=False)
 
 
 def _status(n: Node, events: list[Event], now: datetime) -> dict[str, str | None]:

@@ -19,7 +19,7 @@ import click
 
 from provisioner.config import Settings, load_settings
 from provisioner.domain import Role
-from provisioner.errors import ConfigError, ProvisionerError, ValidationError
+from provisioner.errors import ConfigError, ProvisionerError, StoreError, ValidationError
 from provisioner.service import Service
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -39,11 +39,16 @@ def service(inv: Invocation, **more: object) -> Iterator[Service]:
     from provisioner.db import open_store
 
     settings = inv.settings(**more)
-    store = open_store(settings)
+    store = open_store(settings, created=note)
     try:
         yield Service(store, settings)
     finally:
         store.close()
+
+
+def note(text: str) -> None:
+    """Something the user should know but did not ask for (stderr)."""
+    click.echo(text, err=True)
 
 
 def _fail(exc: ProvisionerError) -> None:
@@ -189,10 +194,13 @@ def db() -> None:
 @_errors
 def db_upgrade(inv: Invocation, revision: str) -> None:
     """Create or upgrade the schema."""
-    from provisioner.db import migrate
+    from provisioner.db import migrate, new_store_notice
 
-    url = inv.settings().effective_database_url
-    migrate.upgrade(url, revision)
+    settings = inv.settings()
+    url = settings.effective_database_url
+    new_dir = not settings.data_dir.is_dir()
+    if migrate.upgrade(url, revision) is None:
+        note(new_store_notice(settings, new_dir=new_dir))
     click.echo(f"database at revision {migrate.current(url)}")
 
 
@@ -200,11 +208,20 @@ def db_upgrade(inv: Invocation, revision: str) -> None:
 @pass_inv
 @_errors
 def db_current(inv: Invocation) -> None:
-    """Print the schema revision (and the newest one known)."""
+    """Print the schema revision (and the newest one known); creates nothing."""
     from provisioner.db import migrate
 
-    url = inv.settings().effective_database_url
-    click.echo(f"current {migrate.current(url) or '(empty)'}, head {migrate.head()}")
+    settings = inv.settings()
+    url = settings.effective_database_url
+    if not migrate.exists(url):
+        click.echo(f"current (no database: {url} does not exist), head {migrate.head()}")
+        note(f"data directory: {settings.data_dir} (PROVISIONER_DATA_DIR or --data-dir)")
+        return
+    try:
+        current = migrate.current(url)
+    except Exception as exc:
+        raise StoreError(f"cannot open the database: {str(exc).splitlines()[0]}") from exc
+    click.echo(f"current {current or '(empty)'}, head {migrate.head()}")
 
 
 # -- tokens --------------------------------------------------------------------------------------

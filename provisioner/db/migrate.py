@@ -29,11 +29,14 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "head") -> str | None:
+    """Upgrade to ``revision``; returns the revision before (None: it was empty)."""
     # make sure the SQLite directory exists and WAL is on before Alembic connects
     reader, _ = make_engines(url)
     reader.dispose()
+    before = current(url)
     command.upgrade(alembic_config(url), revision)
+    return before
 
 
 def downgrade(url: str, revision: str) -> None:
@@ -56,6 +59,15 @@ def current(url: str) -> str | None:
             return MigrationContext.configure(conn).get_current_revision()
     finally:
         engine.dispose()
+
+
+def exists(url: str) -> bool:
+    """False for a SQLite database whose file is not there (asking it anything
+    would create it); True otherwise."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return True
+    return Path(parsed.database).exists()
 
 
 def is_current(url: str) -> bool:

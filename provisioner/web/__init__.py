@@ -34,9 +34,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION] = AppContext(settings, store, Service(store, settings))
 
-    from provisioner.web import agent, api, boot, errors
+    from provisioner.web import agent, api, boot, errors, index
 
     errors.register(app)
+    app.register_blueprint(index.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(boot.bp)
     app.register_blueprint(agent.bp)

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from provisioner.bootnames import config_path
+from provisioner.bootnames import config_name, config_path
 from provisioner.bootview import Catalog
 from provisioner.domain import Node, Role, parse_enum
 from provisioner.errors import ValidationError
@@ -22,7 +22,6 @@ from provisioner.web.auth import require_token
 from provisioner.web.boot import server_url as boot_server_url
 from provisioner.web.context import ctx
 from provisioner.web.openapi import openapi_document
-from pxelinux.render import ipxe_script, pxelinux_config
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.before_request(require_token)
@@ -100,18 +99,18 @@ def delete_node(mac: str) -> tuple[str, int]:
 
 @bp.get("/nodes/<mac>/boot")
 def node_boot(mac: str) -> Response:
-    """Exactly what the box will be served, as text."""
+    """Exactly what the box will be served, as text: made by the functions the
+    boot endpoints call."""
     service = ctx().service
     node = service.get_node(mac)
     server = boot_server_url()
     spec = service.bootspec(node, None, server)
-    base = f"{server}/boot/files/"
     return jsonify(
         {
             "mac": node.mac,
             "pxelinux_path": config_path(node.mac),
-            "pxelinux": pxelinux_config(spec),
-            "ipxe": ipxe_script(spec, base),
+            "pxelinux": service.pxelinux_file(config_name(node.mac), server),
+            "ipxe": service.ipxe_file(node.mac, f"{server}/boot/files/", server),
             "cmdline": spec.cmdline.render(),
         }
     )

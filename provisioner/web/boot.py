@@ -1,10 +1,10 @@
 """Open, read-only boot endpoints: what a booting box fetches over HTTP.
 
-These, and the media downloads (web/media.py), are the only routes without a
-token (booting firmware has none); they serve generated text, the boot tree
-(``/boot/files/``: the TFTP tree over HTTP for lpxelinux.0 and iPXE) or media
-files, and change nothing. ``tests`` walk the route map so
-no other route is ever open by accident.
+These, the media downloads (web/media.py) and the page at ``/`` (web/index.py)
+are the only routes without a token (booting firmware has none); they serve
+generated text, the boot tree (``/boot/files/``: the TFTP tree over HTTP for
+lpxelinux.0 and iPXE) or media files, and change nothing. ``tests`` walk the
+route map so no other route is ever open by accident.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ bp = Blueprint("boot", __name__, url_prefix="/boot")
 
 #: (endpoint, methods) pairs that need no token; tests assert this is complete.
 OPEN_ENDPOINTS = {
+    # the page at / (web/index.py): names the API and the docs, nothing else
+    "index.index": {"GET", "HEAD", "OPTIONS"},
     "boot.pxelinux_cfg": {"GET", "HEAD", "OPTIONS"},
     "boot.ipxe": {"GET", "HEAD", "OPTIONS"},
     "boot.files": {"GET", "HEAD", "OPTIONS"},

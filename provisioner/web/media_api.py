@@ -23,7 +23,7 @@ from media.uploads import Session
 from provisioner.domain import Release, parse_release_ref
 from provisioner.errors import ValidationError
 from provisioner.media_library import MediaLibrary, Stored
-from provisioner.views import bundle_view, release_view
+from provisioner.views import bundle_upload_view, bundle_view, release_view
 from provisioner.web.api import _body as json_body
 from provisioner.web.auth import require_token
 from provisioner.web.context import ctx
@@ -66,7 +66,8 @@ def _release(r: Release) -> dict[str, Any]:
 def _stored(result: Stored) -> dict[str, Any]:
     if isinstance(result, Release):
         return {"release": _release(result)}
-    return {"bundle": bundle_view(result, media_base())}
+    view = bundle_upload_view(result.bundle, result.replaced, media_base())
+    return {"bundle": view, "replaced": view["replaced"]}
 
 
 @contextlib.contextmanager
@@ -158,7 +159,8 @@ def delete_bundle(name: str) -> tuple[str, int]:
 @bp.put("/bundles/<name>/files/<kind>")
 def upload_bundle_file(name: str, kind: str) -> tuple[Response, int]:
     """One-shot upload of a bundle's ``iso``, ``definition`` or ``image``:
-    ``[?filename=][&sha256=]``, the file as the body."""
+    ``[?filename=][&sha256=][&raw=true]``, the file as the body. The answer is the
+    bundle and ``replaced``: the file of that kind it replaced, or null."""
     lib = library()
     args = request.args.to_dict()
     target = lib.target({"target": "bundle", "bundle": name, "kind": kind, **args})
@@ -210,7 +212,7 @@ def create_upload() -> tuple[Response, int]:
     """Start (or find again) a resumable upload: the target, ``size`` and,
     best, ``sha256`` as JSON."""
     data = json_body()
-    unknown = set(data) - {"target", "name", "version", "bundle", "kind", "filename"}
+    unknown = set(data) - {"target", "name", "version", "bundle", "kind", "filename", "raw"}
     unknown -= {"size", "sha256"}
     if unknown:
         raise ValidationError(sorted(unknown)[0], "unknown field")

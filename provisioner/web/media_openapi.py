@@ -95,9 +95,14 @@ def media_paths() -> dict[str, Any]:
                 "parameters": [
                     query_param("filename", "File name; default: the bundle's name for this kind"),
                     _SHA256,
+                    query_param("raw", _RAW),
                 ],
                 "requestBody": {"required": True, "content": _BINARY},
-                "responses": {"201": json(ref("Bundle"), "Stored"), **_UPLOAD_ERRORS, **ERRORS},
+                "responses": {
+                    "201": json(ref("BundleUpload"), "Stored; replaced: the file it replaced"),
+                    **_UPLOAD_ERRORS,
+                    **ERRORS,
+                },
             },
             "delete": {
                 "summary": "Delete an uploaded file and clear the bundle's name for it",
@@ -197,6 +202,16 @@ _FETCH = {
 }
 
 
+_RAW = (
+    "image only: the file is a raw disk image (no signature to recognise it by); "
+    "without it an image must be qcow2 or ISO 9660"
+)
+_REPLACED = {
+    "oneOf": [_FILE, {"type": "null"}],
+    "description": "The different file of this kind the upload replaced (deleted), or null",
+}
+
+
 def media_schemas() -> dict[str, Any]:
     return {
         "BundleInput": {
@@ -241,6 +256,7 @@ def media_schemas() -> dict[str, Any]:
                 "bundle": {"type": "string", "description": "bundle: its name"},
                 "kind": {"enum": ["iso", "definition", "image"]},
                 "filename": {"type": "string", "description": "bundle: the file's name"},
+                "raw": {"type": "boolean", "description": _RAW},
                 "size": {"type": "integer"},
                 "sha256": {"type": "string"},
             },
@@ -257,7 +273,13 @@ def media_schemas() -> dict[str, Any]:
                 "complete": {"type": "boolean"},
                 "release": ref("Release"),
                 "bundle": ref("Bundle"),
+                "replaced": _REPLACED,
             },
+        },
+        "BundleUpload": {
+            "allOf": [ref("Bundle")],
+            "type": "object",
+            "properties": {"replaced": _REPLACED},
         },
         "Manifest": {
             "type": "object",

@@ -247,6 +247,13 @@ def openapi_document() -> dict[str, Any]:
                 },
             },
         },
+        "/": {
+            "get": {
+                "summary": "A short HTML page naming the API and the docs (open)",
+                "security": [],
+                "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}},
+            }
+        },
         "/boot/ipxe": {
             "get": {
                 "summary": "Per-MAC iPXE script (open, read-only)",

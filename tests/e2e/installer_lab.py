@@ -127,7 +127,8 @@ class InstallerLab:
             ("definition", self.art.definition),
             ("image", self.art.disk_image),
         ):
-            self.cli("bundle", "upload", "tinycore", kind, str(path))
+            raw = ["--raw"] if kind == "image" else []  # random bytes: a declared raw disk
+            self.cli("bundle", "upload", "tinycore", kind, str(path), *raw)
         self.cli(
             "profile",
             "set",

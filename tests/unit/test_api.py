@@ -50,6 +50,17 @@ def test_every_route_except_the_boot_endpoints_needs_a_token(
     assert all(m <= {"GET", "HEAD", "OPTIONS"} for m in OPEN_ENDPOINTS.values())
 
 
+def test_the_root_url_is_a_page_naming_the_api_and_the_docs(client: FlaskClient) -> None:
+    resp = client.get("/")
+    assert (resp.status_code, resp.mimetype) == (200, "text/html")
+    page = resp.get_data(as_text=True)
+    assert '<a href="/api/v1/openapi.json">' in page
+    assert '<a href="/api/v1/nodes">' in page
+    assert "docs/api.md" in page
+    assert "Authorization: Bearer" in page
+    assert client.head("/").status_code == 200
+
+
 def test_bad_tokens_are_refused(client: FlaskClient) -> None:
     for header in ("Bearer", "Bearer nope", "Basic dXNlcjpwYXNz", "prov_x"):
         resp = client.get("/api/v1/nodes", headers={"Authorization": header})

@@ -18,10 +18,18 @@ from provisioner.errors import ValidationError
 from tests.support.media import make_iso, make_qcow2, needs_qemu_img, needs_xorriso
 
 
-def _check(kind: str, path: Path, filename: str | None = None, size: int | None = None) -> str:
+def _check(
+    kind: str,
+    path: Path,
+    filename: str | None = None,
+    size: int | None = None,
+    *,
+    raw: bool = False,
+) -> str:
     data = path.read_bytes()
     real = len(data) if size is None else size
-    return check_bundle_file(kind, filename or path.name, data[:HEAD_BYTES], data[-512:], real)
+    name = filename or path.name
+    return check_bundle_file(kind, name, data[:HEAD_BYTES], data[-512:], real, raw=raw)
 
 
 @needs_xorriso
@@ -84,7 +92,7 @@ def test_other_container_formats_are_refused_naming_the_format(
 
     image = tmp_path / f"v101.{fmt}"
     subprocess.run(["qemu-img", "create", "-q", "-f", fmt, str(image), "1M"], check=True)
-    with pytest.raises(DiskImageError, match=f"is a {name} image; only raw and qcow2"):
+    with pytest.raises(DiskImageError, match=f"is a {name} image; only qcow2, ISO 9660 and raw"):
         _check("image", image)
 
 
@@ -96,8 +104,38 @@ def test_a_name_that_claims_raw_must_hold_raw(tmp_path: Path) -> None:
     raw = tmp_path / "disk.qcow2"
     raw.write_bytes(os.urandom(4096).replace(b"QFI", b"xxx"))
     with pytest.raises(DiskImageError, match="claims to be qcow2 but is a raw"):
+        _check("image", raw, raw=True)
+    assert _check("image", raw, "disk.img", raw=True) == "raw"
+
+
+def test_a_raw_image_is_accepted_only_when_declared_raw(tmp_path: Path) -> None:
+    """Bytes with no signature could be anything (a text file, a wrong download)."""
+    raw = tmp_path / "v101.img"
+    raw.write_bytes(b"\x00" * 510 + b"\x55\xaa" + os.urandom(8192).replace(b"CD001", b"xxxxx"))
+    with pytest.raises(DiskImageError, match=r"'v101\.img' is not a recognised disk image") as err:
         _check("image", raw)
-    assert _check("image", raw, "disk.img") == "raw"
+    assert err.value.field == "image"
+    assert "--raw" in err.value.detail
+    assert _check("image", raw, raw=True) == "raw"
+
+
+@needs_qemu_img
+def test_declaring_a_recognised_image_raw_is_refused_naming_the_raw_field(tmp_path: Path) -> None:
+    with pytest.raises(DiskImageError, match="declared raw but is a qcow2 image") as err:
+        _check("image", make_qcow2(tmp_path / "v101.img"), raw=True)
+    assert err.value.field == "raw"
+    with pytest.raises(BundleFileError, match="only an image can be raw") as err2:
+        _check("definition", make_qcow2(tmp_path / "101.con"), raw=True)
+    assert err2.value.field == "raw"
+
+
+@needs_xorriso
+def test_an_iso_9660_image_is_a_recognised_disk_image(tmp_path: Path) -> None:
+    iso = make_iso(tmp_path / "v101.iso")
+    assert _check("image", iso) == "iso9660"
+    assert _check("image", iso, "v101.img") == "iso9660"
+    with pytest.raises(DiskImageError, match="claims to be qcow2 but is a iso9660"):
+        _check("image", iso, "v101.qcow2")
 
 
 @needs_qemu_img
@@ -139,6 +177,7 @@ def test_detection_reads_magic_at_the_start_and_footers_at_the_end() -> None:
     assert detect_format(bytes(1024), b"conectix" + bytes(504)) == "VHD"
     assert detect_format(bytes(1024), b"koly" + bytes(508)) == "DMG"
     assert detect_format(bytes(1024), bytes(512)) == "raw"
+    assert detect_format(bytes(32769) + b"CD001\x01", bytes(512)) == "iso9660"
 
 
 @given(head=st.binary(max_size=300), size=st.integers(0, 1 << 40))

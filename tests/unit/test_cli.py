@@ -43,9 +43,10 @@ def test_importing_the_papers_files_gives_pxelinux_files_with_their_append_lines
     assert run("node", "set", "52-54-00-C0-02-02", "--profile", "avbox2").exit_code == 0
     one = run("node", "show", "525400c00201", "--boot").output
     two = run("node", "show", "52:54:00:c0:02:02", "--boot").output
-    # the paper's words unchanged; the installer's token and action follow them
-    assert re.search(rf"\n  APPEND {re.escape(AVBOX1)} token\.\S+ action\.install\n", one)
-    assert re.search(rf"\n  APPEND {re.escape(AVBOX2)} token\.\S+ action\.install\n", two)
+    # the paper's words unchanged; the installer's server, token and action follow them
+    agent = r" server\.http://SERVER:8080 token\.\S+ action\.install\n"
+    assert re.search(rf"\n  APPEND {re.escape(AVBOX1)}{agent}", one)
+    assert re.search(rf"\n  APPEND {re.escape(AVBOX2)}{agent}", two)
     assert "# pxelinux.cfg/01-52-54-00-c0-02-02" in two
 
 

@@ -328,6 +328,55 @@ def test_a_qcow2_with_a_backing_file_is_refused_and_the_bundle_is_unchanged(
     assert len(_visible_media(settings)) == 1
 
 
+def test_replacing_a_bundle_file_says_which_file_it_replaced(
+    admin: Api, bundle_files: dict[str, bytes], tmp_path: Path, settings: Settings
+) -> None:
+    first = _put_file(admin, "image", bundle_files["image"], filename="v101.img").get_json()
+    assert first["replaced"] is None
+    same = _put_file(admin, "image", bundle_files["image"], filename="v101.img").get_json()
+    assert same["replaced"] is None  # the same bytes under the same name: nothing replaced
+    other = make_qcow2(tmp_path / "v102.img", size="2M").read_bytes()
+    resp = _put_file(admin, "image", other, filename="v101.img")
+    assert resp.status_code == 201
+    replaced = resp.get_json()["replaced"]
+    old_sha = hashlib.sha256(bundle_files["image"]).hexdigest()
+    assert (replaced["filename"], replaced["sha256"], replaced["url"]) == (
+        "v101.img",
+        old_sha,
+        None,
+    )
+    assert resp.get_json()["files"]["image"]["sha256"] == hashlib.sha256(other).hexdigest()
+    assert len(_visible_media(settings)) == 1  # the old bytes are gone
+    # the resumable protocol's final answer says it too
+    again = make_qcow2(tmp_path / "v103.img", size="3M").read_bytes()
+    body = {"target": "bundle", "bundle": "tinycore", "kind": "image", "size": len(again)}
+    up = admin.post("/api/v1/uploads", json=body).get_json()
+    done = _chunk(admin, up["id"], again, 0, len(again)).get_json()
+    assert done["replaced"]["sha256"] == hashlib.sha256(other).hexdigest()
+
+
+def test_a_raw_image_needs_raw_declared_and_bad_raw_values_name_the_field(
+    admin: Api, settings: Settings
+) -> None:
+    raw = b"\x00" * 510 + b"\x55\xaa" + b"\x01" * 4096  # an MBR and nothing recognisable
+    refused = _put_file(admin, "image", raw, filename="disk.img")
+    assert (refused.status_code, _error(refused)["field"]) == (422, "image")
+    assert "not a recognised disk image" in _error(refused)["message"]
+    assert _visible_media(settings) == []
+    accepted = _put_file(admin, "image", raw, filename="disk.img", raw="true")
+    assert accepted.status_code == 201, accepted.get_json()
+    assert accepted.get_json()["files"]["image"]["format"] == "raw"
+    bad = _put_file(admin, "image", raw, filename="disk.img", raw="maybe")
+    assert (bad.status_code, _error(bad)["field"]) == (422, "raw")
+    body = {"target": "bundle", "bundle": "t2", "kind": "iso", "filename": "a.iso", "raw": True}
+    not_image = admin.post("/api/v1/uploads", json={**body, "size": 10})
+    assert (not_image.status_code, _error(not_image)["field"]) == (422, "raw")
+    body = {"target": "bundle", "bundle": "t2", "kind": "image", "filename": "d.img", "raw": True}
+    up = admin.post("/api/v1/uploads", json={**body, "size": len(raw)})
+    assert up.status_code == 201, up.get_json()
+    assert _chunk(admin, up.get_json()["id"], raw, 0, len(raw)).status_code == 201
+
+
 def test_renaming_an_uploaded_file_is_refused_until_it_is_deleted(
     admin: Api, bundle_files: dict[str, bytes], settings: Settings
 ) -> None:

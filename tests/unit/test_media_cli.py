@@ -43,7 +43,7 @@ def test_image_add_list_show_and_delete(run: Run, tmp_path: Path, data_dir: Path
     assert (data_dir / "media/images/avbox/2.0/avbox-2.0.squashfs").read_bytes() == (
         image.read_bytes()
     )
-    listed = json.loads(run("image", "list", "--json").output)
+    listed = json.loads(run("image", "list", "--json").stdout)
     assert [(r["ref"], r["sha256"]) for r in listed] == [("avbox:2.0", sha)]
     assert "sha256:" in run("image", "show", "avbox:2.0").output
     again = run("image", "add", str(image), "--name", "copy", "--version", "1")
@@ -62,7 +62,7 @@ def test_image_add_refuses_what_is_not_squashfs_saying_why(run: Run, tmp_path: P
     wrong = run("image", "add", str(make_squashfs(tmp_path / "a.sqfs")), "--name", "a",
                 "--version", "1", "--sha256", "0" * 64)  # fmt: skip
     assert (wrong.exit_code, "sha256:" in wrong.output) == (2, True)
-    assert json.loads(run("image", "list", "--json").output) == []
+    assert json.loads(run("image", "list", "--json").stdout) == []
 
 
 def test_large_files_show_a_progress_bar(run: Run, tmp_path: Path) -> None:
@@ -83,7 +83,7 @@ def test_bundle_upload_remove_file_and_the_node_manifest(run: Run, tmp_path: Pat
     assert uploaded.exit_code == 0, uploaded.output
     assert "copyimg.v101.img" in uploaded.output  # the bundle's name, not the local file's
     run("node", "set", MAC, "--release", "avbox:2.0", "--bundle", "tinycore")
-    manifest = json.loads(run("node", "manifest", MAC).output)
+    manifest = json.loads(run("node", "manifest", MAC).stdout)
     assert [(f["purpose"], f["filename"]) for f in manifest["fetch"]] == [
         ("release", "avbox-2.0.squashfs"),
         ("copyimg", "v101.img"),
