@@ -205,7 +205,9 @@ def test_a_node_with_only_a_release_shows_a_boot_of_the_installer(run: Run) -> N
     """README: no profile, no options, no boot file names; the box gets kernel AND initrd."""
     assert run("node", "set", MAC, "--release", "avbox:2.0", "--action", "install").exit_code == 0
     boot = run("node", "show", MAC, "--boot").output
-    assert "\n  KERNEL vmlinuz\n  INITRD initrd.img\n  APPEND token." in boot
+    assert (
+        "\n  KERNEL vmlinuz\n  INITRD initrd.img\n  APPEND server.http://SERVER:8080 token." in boot
+    )
     assert "\ninitrd --name initrd.img http://SERVER:8080/boot/files/initrd.img?mac=" in boot
 
 
