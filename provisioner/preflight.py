@@ -115,8 +115,12 @@ class World:
     ) -> World:
         by_mac = {n.mac: n for n in nodes}
         owners: dict[IPv4Address, list[str]] = {}
+        profile_ip = {name: p.options.get("ip") for name, p in profiles.items()}
         for node in by_mac.values():
-            ip = _address(_effective(node, profiles, bundles).get("ip"))
+            # the effective ip. without the whole merge: the node's own, else its
+            # profile's (a bundle gives only copy words)
+            own = node.options.get("ip")
+            ip = _address(own if own is not None else profile_ip.get(node.profile or ""))
             if ip is not None:
                 owners.setdefault(ip, []).append(node.mac)
         return cls(
@@ -153,14 +157,6 @@ def _memo(fn: Callable[[str], bool]) -> Callable[[str], bool]:
         return seen[name]
 
     return lookup
-
-
-def _effective(
-    node: Node, profiles: Mapping[str, Profile], bundles: Mapping[str, Bundle]
-) -> Options:
-    profile = profiles.get(node.profile) if node.profile else None
-    name = effective_bundle_name(node, profile)
-    return effective_options(node, profile, bundles.get(name) if name else None)
 
 
 def _address(value: str | None) -> IPv4Address | None:
