@@ -70,10 +70,6 @@ def errors(problems: Iterable[Problem]) -> list[Problem]:
     return [p for p in problems if p.is_error]
 
 
-def warnings(problems: Iterable[Problem]) -> list[Problem]:
-    return [p for p in problems if not p.is_error]
-
-
 def refusal(problems: Iterable[Problem], about: str = "") -> PreflightError | None:
     """The exception that refuses a change with these problems (None: no error).
     Its field and message are the first error's; ``about`` prefixes the message

@@ -137,6 +137,7 @@ def test_every_command_has_help(run) -> None:  # type: ignore[no-untyped-def]
         ("node", "set"),
         ("node", "show"),
         ("node", "list"),
+        ("node", "check"),
         ("profile", "set"),
         ("profile", "list"),
         ("bundle", "set"),
