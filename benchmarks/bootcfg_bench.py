@@ -109,7 +109,8 @@ def populate(settings: Any, nodes: int, action: str = "install") -> None:
         store.add_release(Release("avbox", "2.0", "avbox-2.0.squashfs", 1 << 30, "e" * 64))
         service.put_bundle("tinycore", {"iso": "tc.iso", "image": "v101.img"})
         service.put_bundle("winxp", {"iso": "xp.iso", "definition": "xp.def", "image": "xp.img"})
-        base = "keyboard.de_CH lang.de auto submask.255.255.255.0 gw.10.20.0.1 dns.10.20.0.1"
+        # a /16: every node's ip.10.20.X.Y reaches the gateway (preflight checks it)
+        base = "keyboard.de_CH lang.de auto submask.255.255.0.0 gw.10.20.0.1 dns.10.20.0.1"
         profiles = {
             "avbox1": {"options": base, "initrd": "initrd.img", "release": "avbox:2.0",
                        "bundle": "tinycore"},
@@ -117,7 +118,8 @@ def populate(settings: Any, nodes: int, action: str = "install") -> None:
                        "release": "avbox:2.0"},
             "avbox3": {"options": "keyboard.fr_CH lang.fr auto", "initrd": "initrd.img",
                        "release": "avbox:2.0", "bundle": "winxp"},
-            "rescue": {"options": "lang.en nodhcp", "initrd": "initrd.img"},
+            "rescue": {"options": "lang.en nodhcp", "initrd": "initrd.img",
+                       "release": "avbox:2.0"},
         }  # fmt: skip
         for name, fields in profiles.items():
             service.put_profile(name, fields)

@@ -10,6 +10,8 @@ exception              HTTP status  CLI
 =====================  ===========  ==========================================
 ValidationError        422          message with the field named, exit 2
   CodecError           422          message with the field named, exit 2
+  PreflightError       422          every problem, the field named, exit 2
+    PreflightConflict  409          every problem, the field named, exit 2
 NotFound               404          message, exit 1
 Conflict               409          message, exit 1
 Unauthorized           401          (API only)
@@ -30,6 +32,8 @@ naming the offset, DNS answers FORMERR; over HTTP it is a 422.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 
 class ProvisionerError(Exception):
@@ -75,6 +79,24 @@ class CodecError(ValidationError):
         if self.offset is not None:
             body["offset"] = self.offset
         return body
+
+
+class PreflightError(ValidationError):
+    """The preflight check refuses a change (docs/preflight.md): ``field`` and the
+    message are the first error's; ``problems`` lists every problem found, errors
+    first, as JSON-ready dicts (severity, code, field, message, fix)."""
+
+    code = "preflight"
+
+    def __init__(
+        self, field: str, message: str, problems: Sequence[Mapping[str, str]] = ()
+    ) -> None:
+        super().__init__(field, message)
+        self.problems = tuple(problems)
+
+
+class PreflightConflict(PreflightError):
+    """A preflight error that collides with another node (the same IP address)."""
 
 
 class NotFound(ProvisionerError):

@@ -47,12 +47,15 @@ NODE_READONLY = frozenset(
         "install_seconds",
         "phases",
         "install_window_expires",
+        "problems",
     }
 )
 PROFILE_WRITABLE = frozenset(
     {"kernel", "initrd", "options", "ipappend", "release", "bundle", "description"}
 )
-PROFILE_READONLY = frozenset({"name", "options_object", "warnings", "created_at", "updated_at"})
+PROFILE_READONLY = frozenset(
+    {"name", "options_object", "warnings", "problems", "created_at", "updated_at"}
+)
 BUNDLE_WRITABLE = frozenset({"iso", "definition", "image"})
 BUNDLE_READONLY = frozenset({"name", "options", "warnings", "created_at", "files"})
 

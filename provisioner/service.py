@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from provisioner import preflight
 from provisioner.bootnames import cmdline_initrd, mac_from_config_name, server_url
 from provisioner.bootparams import Options
 from provisioner.bootspec import BootSpec, build_bootspec, check_cmdline, effective_bundle_name
-from provisioner.bootview import BootView, Catalog
+from provisioner.bootview import BootSnapshot, BootView, Catalog
 from provisioner.config import Settings
 from provisioner.domain import (
     AGENT_ACTIONS,
@@ -41,7 +43,10 @@ from provisioner.manifest import Manifest, build_manifest
 from provisioner.store import Store
 from pxelinux.render import MenuEntry, ipxe_menu, ipxe_script, pxelinux_config, pxelinux_menu
 from pxelinux.syslinux_cfg import Problem
+from tftp.files import resolve
+from tftp.routes import File, Tree
 
+T = TypeVar("T")
 TOKEN_PREFIX = "prov_"  # noqa: S105 - a prefix, not a secret
 
 
@@ -67,6 +72,15 @@ class ImportReport:
     @property
     def ok(self) -> bool:
         return not self.problems and not self.refused
+
+
+@dataclass(frozen=True)
+class Saved(Generic[T]):
+    """A stored node or profile, whether it is new, and what preflight warns of."""
+
+    value: T
+    created: bool
+    problems: tuple[preflight.Problem, ...] = ()
 
 
 class Service:
@@ -189,10 +203,28 @@ class Service:
         must_exist: bool = False,
     ) -> tuple[Node, bool]:
         """PUT (``partial=False``) or PATCH; ``must_exist`` refuses to create."""
+        saved = self.save_node(mac_text, data, partial=partial, must_exist=must_exist)
+        return saved.value, saved.created
+
+    def save_node(
+        self,
+        mac_text: str,
+        data: Mapping[str, Any],
+        *,
+        partial: bool = False,
+        must_exist: bool = False,
+        unset: Collection[str] = (),
+    ) -> Saved[Node]:
+        """:meth:`put_node`, checked by :mod:`provisioner.preflight`: an error
+        refuses the change (:class:`~provisioner.errors.PreflightError`), warnings
+        come back with the node. ``unset``: keys the caller removed from the
+        node's options (a key the profile still gives is warned of)."""
         mac = normalize_mac(mac_text)
         fields = sorted(k for k in data if k != "mac")
-        catalog = self.catalog()
+        snap = self.view.snapshot()
+        world = self.world(snap)
         events: list[Event] = []  # filled by change(), written in its transaction
+        found: list[preflight.Problem] = []
 
         def change(current: Node | None) -> Node:
             if current is None and must_exist:
@@ -203,7 +235,14 @@ class Service:
                 timedelta(hours=self.settings.install_window_hours),
                 new_build_token,
             )
-            self.bootspec(new, catalog)  # the merged command line must be valid and fit
+            self.bootspec(new, snap.catalog)  # the merged command line must be valid and fit
+            problems = preflight.check_node(new, world)
+            refused = preflight.refusal(problems)
+            if refused is not None:
+                raise refused
+            removed = {w.key for w in current.options} if current else set()
+            removed -= {w.key for w in new.options}
+            found[:] = [*problems, *preflight.removed_problems(new, removed, world, asked=unset)]
             what = "updated" if current else "created"
             events[:] = [
                 Event(
@@ -216,9 +255,10 @@ class Service:
             return new
 
         try:
-            return self.store.change_node(mac, change, events)
+            node, created = self.store.change_node(mac, change, events)
         finally:
             self.view.invalidate()
+        return Saved(node, created, tuple(found))
 
     def get_node(self, mac_text: str) -> Node:
         return self.store.get_node(normalize_mac(mac_text))
@@ -237,7 +277,22 @@ class Service:
         partial: bool = False,
         must_exist: bool = False,
     ) -> tuple[Profile, bool]:
+        saved = self.save_profile(name, data, partial=partial, must_exist=must_exist)
+        return saved.value, saved.created
+
+    def save_profile(
+        self,
+        name: str,
+        data: Mapping[str, Any],
+        *,
+        partial: bool = False,
+        must_exist: bool = False,
+    ) -> Saved[Profile]:
+        """:meth:`put_profile`, checked by :mod:`provisioner.preflight`: refused
+        when the profile has an error or would give a node using it a new one."""
         name = validate_name(name, "name")
+        world = self.world()
+        found: list[preflight.Problem] = []
 
         def change(current: Profile | None) -> Profile:
             if current is None and must_exist:
@@ -245,13 +300,20 @@ class Service:
             new = profile_from_fields(name, data, current, partial=partial)
             check_cmdline(new.options)
             self._check_users_fit(new)
+            found[:] = preflight.check_profile(new, world)
+            refused = preflight.refusal(found)
+            for node, problem in preflight.new_errors(new, world):
+                refused = refused or preflight.refusal([problem], f"node {node.mac} would get: ")
+            if refused is not None:
+                raise refused
             return new
 
         saved = Event(kind="profile.saved", message=f"profile {name} saved", data={"name": name})
         try:
-            return self.store.change_profile(name, change, [saved])
+            profile, created = self.store.change_profile(name, change, [saved])
         finally:
             self.view.invalidate()
+        return Saved(profile, created, tuple(found))
 
     def _check_users_fit(self, profile: Profile) -> None:
         snap = self.view.snapshot()
@@ -290,6 +352,48 @@ class Service:
         finally:
             self.view.invalidate()
 
+    # -- preflight (provisioner.preflight, docs/preflight.md) -------------------------------
+    def world(self, snap: BootSnapshot | None = None) -> preflight.World:
+        """What the preflight check knows: the read model's snapshot, the DHCP
+        subnet from the settings and the boot tree on disk."""
+        snap = snap or self.view.snapshot()
+        s = self.settings
+        anchor = s.server_ip or s.dhcp_pool.partition("-")[0].strip()
+        return preflight.World.of(
+            snap.nodes.values(),
+            snap.catalog.profiles,
+            snap.catalog.bundles,
+            snap.releases,
+            dhcp_subnets=preflight.dhcp_subnet(s.dhcp, s.dhcp_netmask, anchor),
+            boot_file=self.boot_file,
+        )
+
+    def boot_file(self, name: str) -> bool:
+        """Whether TFTP and ``/boot/files/`` would serve ``name`` from the boot tree."""
+        tree = Tree(boot_root=os.path.realpath(self.settings.data_dir / "boot"))
+        return isinstance(resolve(tree, name), File)
+
+    def node_problems(self, mac_text: str) -> list[preflight.Problem]:
+        """The stored node's problems, errors first (NotFound for an unknown MAC)."""
+        mac = normalize_mac(mac_text)
+        world = self.world()
+        node = world.nodes.get(mac)
+        if node is None:
+            raise NotFound("node", mac)
+        return preflight.check_node(node, world)
+
+    def rack_problems(
+        self, macs: Collection[str] | None = None
+    ) -> dict[str, list[preflight.Problem]]:
+        """Every node (or those of ``macs``) that has a problem, by MAC: one
+        snapshot, the IP map built once."""
+        world = self.world()
+        chosen = None if macs is None else [normalize_mac(m) for m in macs]
+        for mac in chosen or ():
+            if mac not in world.nodes:
+                raise NotFound("node", mac)
+        return preflight.rack(world, chosen)
+
     # -- tokens -----------------------------------------------------------------------------
     def create_token(self, name: str, role: Role) -> tuple[Token, str]:
         validate_name(name, "name")
@@ -318,18 +422,26 @@ class Service:
         if not plan.ok:
             return report
         existing = {p.name: p for p in self.store.list_profiles()}
+        world = self.world()
         for profile in plan.profiles:
             old = existing.get(profile.name)
+            kept = (  # what the file cannot say stays as stored
+                Profile(**{**_profile_dict(profile), "release": old.release, "bundle": old.bundle})
+                if old
+                else profile
+            )
             if old is None:
                 report.created.append(profile.name)
-            elif old.same_content(
-                Profile(**{**_profile_dict(profile), "release": old.release, "bundle": old.bundle})
-            ):
+            elif old.same_content(kept):
                 report.unchanged.append(profile.name)
             elif replace:
                 report.replaced.append(profile.name)
             else:
                 report.refused.append(profile.name)
+            report.warnings += [
+                f"profile {profile.name}: {p}"
+                for p in preflight.check_profile(kept, world, imported=True)
+            ]
         if report.refused or dry_run:
             return report
         todo = [p for p in plan.profiles if p.name in {*report.created, *report.replaced}]

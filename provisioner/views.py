@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from provisioner.domain import (
     Token,
 )
 from provisioner.errors import ValidationError
+from provisioner.preflight import Problem
 
 
 def _time(t: datetime) -> str:
@@ -26,8 +28,12 @@ def _time(t: datetime) -> str:
 
 
 def node_view(
-    node: Node, spec: BootSpec | None, boot_error: ValidationError | None = None
+    node: Node,
+    spec: BootSpec | None,
+    boot_error: ValidationError | None = None,
+    problems: Sequence[Problem] | None = None,
 ) -> dict[str, Any]:
+    """``problems``: what :mod:`provisioner.preflight` found (left out when None)."""
     view: dict[str, Any] = {
         "mac": node.mac,
         "hostname": node.hostname,
@@ -52,11 +58,13 @@ def node_view(
     }
     if boot_error is not None:
         view["boot_error"] = boot_error.message
+    if problems is not None:
+        view["problems"] = [p.to_dict() for p in problems]
     return view
 
 
-def profile_view(p: Profile) -> dict[str, Any]:
-    return {
+def profile_view(p: Profile, problems: Sequence[Problem] | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {
         "name": p.name,
         "kernel": p.kernel,
         "initrd": join_initrd(p.initrd),
@@ -70,6 +78,9 @@ def profile_view(p: Profile) -> dict[str, Any]:
         "created_at": _time(p.created_at),
         "updated_at": _time(p.updated_at),
     }
+    if problems is not None:
+        view["problems"] = [x.to_dict() for x in problems]
+    return view
 
 
 def bundle_view(b: Bundle, media_base: str | None = None) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from provisioner.domain import Role
 from provisioner.service import Service
 from tests.support import programs
 from tests.support.pg import PostgresServer, start_private_cluster
+from tests.support.release import add_release
 
 _counter = itertools.count()
 
@@ -170,6 +171,12 @@ def admin(client: FlaskClient, service: Service) -> Api:
 def viewer(client: FlaskClient, service: Service) -> Api:
     _, secret = service.create_token("test-viewer", Role.VIEWER)
     return Api(client, secret)
+
+
+@pytest.fixture
+def release(service: Service) -> str:
+    """``base:1.0`` in the store, for nodes that install (tests/support/release.py)."""
+    return add_release(service.store)
 
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -24,6 +24,7 @@ from provisioner.cli.root import (
     _echo_rows,
     _errors,
     delete_command,
+    echo_problems,
     main,
     pass_inv,
     service,
@@ -103,11 +104,13 @@ def node_set(
             data["options"] = opts.render()
         elif options is not None:
             data["options"] = options
-        n, created = svc.put_node(mac, data, partial=True)
+        saved = svc.save_node(mac, data, partial=True, unset=unset)
+        n = saved.value
         view = node_view(n, svc.bootspec(n, agent=False))
-    click.echo(f"node {n.mac} {'created' if created else 'updated'}")
+    click.echo(f"node {n.mac} {'created' if saved.created else 'updated'}")
     for w in view["warnings"]:
         click.echo(f"warning: {w}", err=True)
+    echo_problems(saved.problems)
 
 
 node_set.help = (
@@ -288,10 +291,12 @@ def profile_set(inv: Invocation, /, name: str, **fields: Any) -> None:
     """Create or change a profile: only the fields given change."""
     data = _given(**fields)
     with service(inv) as svc:
-        p, created = svc.put_profile(name, data, partial=True)
-    click.echo(f"profile {p.name} {'created' if created else 'updated'}")
+        saved = svc.save_profile(name, data, partial=True)
+    p = saved.value
+    click.echo(f"profile {p.name} {'created' if saved.created else 'updated'}")
     for w in p.options.warnings():
         click.echo(f"warning: {w}", err=True)
+    echo_problems(saved.problems)
 
 
 @profile.command("show")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +19,14 @@ import click
 
 from provisioner.config import Settings, load_settings
 from provisioner.domain import Role
-from provisioner.errors import ConfigError, ProvisionerError, StoreError, ValidationError
+from provisioner.errors import (
+    ConfigError,
+    PreflightError,
+    ProvisionerError,
+    StoreError,
+    ValidationError,
+)
+from provisioner.preflight import Problem
 from provisioner.service import Service
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -53,7 +60,16 @@ def note(text: str) -> None:
 
 def _fail(exc: ProvisionerError) -> None:
     click.echo(f"error: {exc.message}", err=True)
+    if isinstance(exc, PreflightError):  # the first error is the message; then the rest
+        for p in exc.problems[1:]:
+            click.echo(f"{p['severity']}: {p['field']}: {p['message']}; {p['fix']}", err=True)
     sys.exit(2 if isinstance(exc, ValidationError | ConfigError) else 1)
+
+
+def echo_problems(problems: Iterable[Problem], indent: str = "", *, err: bool = True) -> None:
+    """Preflight problems, one a line: ``warning: options.gw: ...; fix``."""
+    for p in problems:
+        click.echo(f"{indent}{p.severity}: {p}", err=err)
 
 
 def _echo_json(value: Any) -> None:

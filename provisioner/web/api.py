@@ -9,6 +9,7 @@ The OpenAPI document (``/api/v1/openapi.json``) describes each route here;
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -17,6 +18,7 @@ from provisioner.bootnames import config_name, config_path
 from provisioner.bootview import Catalog
 from provisioner.domain import Node, Role, parse_enum
 from provisioner.errors import ValidationError
+from provisioner.preflight import Problem, rack
 from provisioner.views import event_view, node_view, profile_view, token_view
 from provisioner.web.auth import require_token
 from provisioner.web.boot import server_url as boot_server_url
@@ -53,12 +55,18 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     return int(raw)
 
 
-def _node_view(node: Node, catalog: Catalog | None = None) -> dict[str, Any]:
+def _node_view(
+    node: Node, problems: Sequence[Problem], catalog: Catalog | None = None
+) -> dict[str, Any]:
     service = ctx().service
     try:
-        return node_view(node, service.bootspec(node, catalog, agent=False))
+        return node_view(node, service.bootspec(node, catalog, agent=False), None, problems)
     except ValidationError as exc:  # stored before a profile changed under it
-        return node_view(node, None, exc)
+        return node_view(node, None, exc, problems)
+
+
+def _flag(name: str) -> bool:
+    return request.args.get(name, "0") in {"1", "true", "yes"}
 
 
 @bp.get("/openapi.json")
@@ -69,26 +77,31 @@ def openapi() -> Response:
 # -- nodes -----------------------------------------------------------------------------
 @bp.get("/nodes")
 def list_nodes() -> Response:
+    """Every node with its preflight problems; ``?problems=1``: only those that have some."""
     service = ctx().service
-    catalog = service.catalog()
-    return jsonify([_node_view(n, catalog) for n in ctx().store.list_nodes()])
+    world = service.world()
+    catalog = Catalog(world.profiles, world.bundles)
+    found = rack(world)
+    nodes = [world.nodes[m] for m in (found if _flag("problems") else sorted(world.nodes))]
+    return jsonify([_node_view(n, found.get(n.mac, []), catalog) for n in nodes])
 
 
 @bp.get("/nodes/<mac>")
 def get_node(mac: str) -> Response:
-    return jsonify(_node_view(ctx().service.get_node(mac)))
+    service = ctx().service
+    return jsonify(_node_view(service.get_node(mac), service.node_problems(mac)))
 
 
 @bp.put("/nodes/<mac>")
 def put_node(mac: str) -> tuple[Response, int]:
-    node, created = ctx().service.put_node(mac, _body())
-    return _created(_node_view(node), created)
+    saved = ctx().service.save_node(mac, _body())
+    return _created(_node_view(saved.value, saved.problems), saved.created)
 
 
 @bp.patch("/nodes/<mac>")
 def patch_node(mac: str) -> Response:
-    node, _ = ctx().service.put_node(mac, _body(), partial=True, must_exist=True)
-    return jsonify(_node_view(node))
+    saved = ctx().service.save_node(mac, _body(), partial=True, must_exist=True)
+    return jsonify(_node_view(saved.value, saved.problems))
 
 
 @bp.delete("/nodes/<mac>")
@@ -137,14 +150,14 @@ def get_profile(name: str) -> Response:
 
 @bp.put("/profiles/<name>")
 def put_profile(name: str) -> tuple[Response, int]:
-    profile, created = ctx().service.put_profile(name, _body())
-    return _created(profile_view(profile), created)
+    saved = ctx().service.save_profile(name, _body())
+    return _created(profile_view(saved.value, saved.problems), saved.created)
 
 
 @bp.patch("/profiles/<name>")
 def patch_profile(name: str) -> Response:
-    profile, _ = ctx().service.put_profile(name, _body(), partial=True, must_exist=True)
-    return jsonify(profile_view(profile))
+    saved = ctx().service.save_profile(name, _body(), partial=True, must_exist=True)
+    return jsonify(profile_view(saved.value, saved.problems))
 
 
 @bp.delete("/profiles/<name>")
@@ -160,10 +173,7 @@ def import_syslinux() -> tuple[Response, int]:
         text = request.get_data(cache=False).decode("utf-8")
     except UnicodeDecodeError:
         raise ValidationError("body", "the file must be UTF-8 text") from None
-    flags = {
-        k: request.args.get(k, "0") in {"1", "true", "yes"}
-        for k in ("replace", "join_wrapped", "dry_run")
-    }
+    flags = {k: _flag(k) for k in ("replace", "join_wrapped", "dry_run")}
     report = ctx().service.import_syslinux(text, **flags)
     body = {
         "created": report.created,

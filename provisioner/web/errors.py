@@ -30,6 +30,8 @@ from provisioner.errors import (
     Conflict,
     Forbidden,
     NotFound,
+    PreflightConflict,
+    PreflightError,
     ProvisionerError,
     StoreError,
     Unauthorized,
@@ -43,6 +45,7 @@ STATUS: Mapping[type[ProvisionerError], int] = {
     ValidationError: 422,  # CodecError, ChecksumMismatch and the format errors too
     NotFound: 404,
     Conflict: 409,  # UploadBusy too
+    PreflightConflict: 409,  # the same IP as another node (a PreflightError: 422)
     Unauthorized: 401,
     Forbidden: 403,
     StoreError: 503,
@@ -64,8 +67,10 @@ def status_for(exc_type: type[ProvisionerError]) -> int | None:
     return next((STATUS[c] for c in exc_type.__mro__ if c in STATUS), None)
 
 
-def error_response(status: int, body: Mapping[str, str | int]) -> Response:
-    resp = jsonify({"error": body})
+def error_response(
+    status: int, body: Mapping[str, str | int], extra: Mapping[str, object] | None = None
+) -> Response:
+    resp = jsonify({"error": body, **(extra or {})})
     resp.status_code = status
     return resp
 
@@ -76,7 +81,9 @@ def domain_error_response(exc: ProvisionerError) -> Response:
     if status is None:
         log.error("%s has no HTTP status in web/errors.py STATUS; answering 500", type(exc))
         status = 500
-    resp = error_response(status, exc.to_dict())
+    # a refused change lists every problem beside "error", as the import report does
+    extra = {"problems": list(exc.problems)} if isinstance(exc, PreflightError) else {}
+    resp = error_response(status, exc.to_dict(), extra)
     if isinstance(exc, Unauthorized):
         resp.headers["WWW-Authenticate"] = 'Bearer realm="provisioner"'
     return resp

@@ -17,6 +17,7 @@ from provisioner.web.openapi_parts import (
     json,
     list_of,
     path_param,
+    query_param,
     ref,
 )
 
@@ -32,7 +33,25 @@ _SCHEMAS: dict[str, Any] = {
                     "field": {"type": "string"},
                     "message": {"type": "string"},
                 },
-            }
+            },
+            "problems": {
+                "type": "array",
+                "items": ref("Problem"),
+                "description": "A change the preflight check refused (`error.code` "
+                "`preflight`, 422; 409 for an IP address another node has): every problem",
+            },
+        },
+    },
+    "Problem": {
+        "type": "object",
+        "description": "What the preflight check found (docs/preflight.md)",
+        "required": ["severity", "code", "field", "message", "fix"],
+        "properties": {
+            "severity": {"enum": ["error", "warning"]},
+            "code": {"type": "string", "example": "install-without-release"},
+            "field": {"type": "string", "example": "release"},
+            "message": {"type": "string"},
+            "fix": {"type": "string"},
         },
     },
     "NodeInput": {
@@ -77,6 +96,12 @@ _SCHEMAS: dict[str, Any] = {
                 "install: dhcp, loader, kernel, agent, image, files",
             },
             "install_window_expires": {"type": ["string", "null"], "format": "date-time"},
+            "problems": {
+                "type": "array",
+                "items": ref("Problem"),
+                "description": "Preflight: in a PUT/PATCH answer the warnings (an error "
+                "refuses the change), in a GET errors and warnings",
+            },
         },
     },
     "ProfileInput": {
@@ -104,6 +129,11 @@ _SCHEMAS: dict[str, Any] = {
             "bundle": STR_OR_NULL,
             "description": {"type": "string"},
             "warnings": {"type": "array", "items": {"type": "string"}},
+            "problems": {
+                "type": "array",
+                "items": ref("Problem"),
+                "description": "Preflight warnings (PUT/PATCH answers only)",
+            },
         },
     },
     "Event": {
@@ -136,6 +166,14 @@ EVENT_PAGES = [
 ]
 
 
+def _nodes_list() -> dict[str, Any]:
+    listing = list_of("nodes", "Node")
+    listing["get"]["parameters"] = [
+        query_param("problems", "1: only the nodes the preflight check finds a problem with")
+    ]
+    return listing
+
+
 def openapi_document() -> dict[str, Any]:
     text = {"description": "Boot file", "content": {"text/plain": {"schema": {"type": "string"}}}}
     paths: dict[str, Any] = {
@@ -145,7 +183,7 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": json({"type": "object"}), **ERRORS},
             }
         },
-        "/api/v1/nodes": list_of("nodes", "Node"),
+        "/api/v1/nodes": _nodes_list(),
         "/api/v1/nodes/{mac}": crud("node", "mac", "Any common MAC spelling", "Node", "NodeInput"),
         "/api/v1/nodes/{mac}/boot": {
             "parameters": [path_param("mac", "MAC")],

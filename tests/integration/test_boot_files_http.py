@@ -14,6 +14,7 @@ from provisioner.config import load_settings
 from provisioner.db import open_store
 from provisioner.service import Service
 from tests.support.proc import free_tcp_port, running, wait_tcp
+from tests.support.release import add_release
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
 PXE = Path("/usr/lib/PXELINUX/pxelinux.0")
@@ -37,7 +38,8 @@ def test_lpxelinux_style_http_1_0_fetches_are_byte_identical_and_need_no_token(
     store = open_store(settings)
     try:
         service = Service(store, settings)
-        service.put_node("52:54:00:c0:02:0a", {"options": "auto ip.192.0.2.50"})
+        node = {"options": "auto ip.192.0.2.50", "release": add_release(store)}
+        service.put_node("52:54:00:c0:02:0a", node)
         port = free_tcp_port()
         # over HTTP the agent is told to report to the address the request came to
         generated = service.pxelinux_file("01-52-54-00-c0-02-0a", f"http://127.0.0.1:{port}")

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from tests.support.release import add_release_to
 from tests.support.server import serve
 from tests.support.tftp import RawClient
 
@@ -67,7 +68,7 @@ def test_a_milestone_seen_by_each_http_worker_and_by_tftp_reaches_the_timeline(
         api.request(
             "PUT",
             f"/api/v1/nodes/{MAC}",
-            body=json.dumps({"action": "install"}),
+            body=json.dumps({"action": "install", "release": add_release_to(data)}),
             headers={"Authorization": f"Bearer {server.token}", "Content-Type": "application/json"},
         )
         created = api.getresponse()

@@ -20,6 +20,7 @@ from provisioner.config import Settings, load_settings
 from provisioner.db import open_store
 from provisioner.service import Service
 from tests.support import netns
+from tests.support.release import RELEASE, add_release
 
 pytestmark = pytest.mark.netns
 SERVER = netns.SERVER_IP
@@ -68,7 +69,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     store = open_store(settings)
     try:
         service = Service(store, settings)
-        service.put_node("52:54:00:c0:02:01", {"hostname": "box1", "options": "ip.192.0.2.50"})
+        service.put_node(
+            "52:54:00:c0:02:01",
+            {"hostname": "box1", "options": "ip.192.0.2.50", "release": add_release(store)},
+        )
     finally:
         store.close()
     pyenv = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -129,7 +133,8 @@ def test_a_node_added_while_running_is_answered_within_seconds(env: Env) -> None
     store = open_store(env.settings)
     try:
         Service(store, env.settings).put_node(
-            "52:54:00:c0:02:02", {"hostname": "box2", "options": "ip.192.0.2.51"}
+            "52:54:00:c0:02:02",
+            {"hostname": "box2", "options": "ip.192.0.2.51", "release": RELEASE},
         )
     finally:
         store.close()

@@ -49,7 +49,8 @@ def _nodes(tmp_path: Path, env: dict[str, str]) -> None:
     _cli(env, "node", "set", INSTALL, "--release", "avbox:2.0", "--action", "install",
          "--options", "keyboard.de_CH lang.de auto ip.192.0.2.41")  # fmt: skip
     _cli(env, "node", "set", LOCAL, "--action", "local")
-    _cli(env, "node", "set", PROFILE, "--profile", "avbox1", "--action", "install")
+    _cli(env, "node", "set", PROFILE, "--profile", "avbox1", "--action", "install",
+         "--release", "avbox:2.0")  # fmt: skip
 
 
 @pytest.mark.parametrize("server_ip", ["192.0.2.1", ""], ids=["server-ip", "no-server-ip"])

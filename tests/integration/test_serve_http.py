@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.proc import free_tcp_port, running, wait_tcp
+from tests.support.release import add_release_to
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
 MAC = "52:54:00:c0:02:0a"
@@ -43,6 +45,7 @@ def test_serve_answers_api_and_boot_requests_over_http_1_0_and_1_1(tmp_path: Pat
         timeout=60,
         check=True,
     ).stdout.strip()
+    release = add_release_to(tmp_path / "data")
     log = tmp_path / "serve.log"
     with running([str(bindir / "provisioner"), "serve"], log, env) as proc:
         wait_tcp("127.0.0.1", port, 30, proc, log)
@@ -55,7 +58,9 @@ def test_serve_answers_api_and_boot_requests_over_http_1_0_and_1_1(tmp_path: Pat
             "-H",
             "Content-Type: application/json",
             "-d",
-            '{"options": "keyboard.de_CH lang.de auto ip.192.0.2.50"}',
+            json.dumps(
+                {"options": "keyboard.de_CH lang.de auto ip.192.0.2.50", "release": release}
+            ),
             "-w",
             "%{http_code}",
             f"{base}/api/v1/nodes/{MAC}",

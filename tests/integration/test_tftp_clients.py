@@ -24,6 +24,7 @@ from provisioner.config import load_settings
 from provisioner.db import open_store
 from provisioner.service import Service
 from tests.support import netns
+from tests.support.release import add_release
 
 pytestmark = pytest.mark.netns
 SERVER = netns.SERVER_IP
@@ -87,7 +88,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     store = open_store(settings)
     try:
         service = Service(store, settings)
-        service.put_node(MAC, {"hostname": "box1", "options": "auto ip.192.0.2.50 lang.de"})
+        node = {"hostname": "box1", "options": "auto ip.192.0.2.50 lang.de"}
+        service.put_node(MAC, {**node, "release": add_release(store)})
         # the file names the address the request arrives on, with the HTTP port
         url = base_url(SERVER, settings.http_host_port[1])
         text = service.pxelinux_file("01-52-54-00-c0-02-01", url)

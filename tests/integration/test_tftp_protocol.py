@@ -15,6 +15,7 @@ import pytest
 
 from provisioner.bootnames import base_url
 from provisioner.service import Service
+from tests.support.release import add_release
 from tests.support.tftp import RawClient, serving, settings_for
 from tftp.packet import Ack, Data, Error, ErrorCode, Opcode, OptionAck, Request
 from tftp.session import Retry
@@ -66,7 +67,8 @@ def test_block_numbers_roll_over_past_65535(tmp_path: Path, boot: Path) -> None:
 def test_a_generated_per_mac_file_is_served_from_memory(
     tmp_path: Path, boot: Path, service: Service
 ) -> None:
-    service.put_node("52:54:00:c0:02:01", {"options": "ip.192.0.2.50 lang.de"})
+    node = {"options": "ip.192.0.2.50 lang.de", "release": add_release(service.store)}
+    service.put_node("52:54:00:c0:02:01", node)
     settings = settings_for(tmp_path)
     # no server IP set: the file names the address the request arrived on (HTTP port)
     url = base_url("127.0.0.1", settings.http_host_port[1])

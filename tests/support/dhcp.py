@@ -18,6 +18,7 @@ from provisioner.dhcp.policy import Result, State, decide
 from provisioner.service import Service
 from tests.support import netns
 from tests.support.pcap import Datagram, udp_datagrams
+from tests.support.release import add_release
 
 SITE_SERVER = "192.0.2.2"
 
@@ -28,8 +29,9 @@ def add_nodes(data_dir: Path, nodes: Mapping[str, Mapping[str, object]]) -> None
     store = open_store(settings)
     try:
         service = Service(store, settings)
+        release = add_release(store)  # the nodes install (preflight wants a release)
         for mac, fields in nodes.items():
-            service.put_node(mac, fields)
+            service.put_node(mac, {"release": release, **fields})
     finally:
         store.close()
 

@@ -67,12 +67,12 @@ def test_bad_tokens_are_refused(client: FlaskClient) -> None:
         assert resp.status_code == 401
 
 
-def test_viewers_read_but_only_admins_write(viewer: Api, admin: Api) -> None:
+def test_viewers_read_but_only_admins_write(viewer: Api, admin: Api, release: str) -> None:
     assert viewer.get("/api/v1/nodes").status_code == 200
-    resp = viewer.put(f"/api/v1/nodes/{MAC}", json={})
+    resp = viewer.put(f"/api/v1/nodes/{MAC}", json={"release": release})
     assert resp.status_code == 403
     assert "admin" in _error(resp)["message"]
-    assert admin.put(f"/api/v1/nodes/{MAC}", json={}).status_code == 201
+    assert admin.put(f"/api/v1/nodes/{MAC}", json={"release": release}).status_code == 201
 
 
 def test_revoked_tokens_stop_working(admin: Api, client: FlaskClient) -> None:
@@ -87,9 +87,12 @@ def test_revoked_tokens_stop_working(admin: Api, client: FlaskClient) -> None:
 
 
 # -- nodes ----------------------------------------------------------------
-def test_put_node_accepts_any_mac_spelling_and_options_as_a_string(admin: Api) -> None:
+def test_put_node_accepts_any_mac_spelling_and_options_as_a_string(
+    admin: Api, release: str
+) -> None:
     resp = admin.put(
-        "/api/v1/nodes/52-54-00-C0-02-0A", json={"hostname": "avbox251", "options": PAPER}
+        "/api/v1/nodes/52-54-00-C0-02-0A",
+        json={"hostname": "avbox251", "options": PAPER, "release": release},
     )
     assert resp.status_code == 201
     node = resp.get_json()
@@ -102,7 +105,7 @@ def test_put_node_accepts_any_mac_spelling_and_options_as_a_string(admin: Api) -
     assert admin.get("/api/v1/nodes/525400c0020a").get_json()["hostname"] == "avbox251"
 
 
-def test_options_as_an_object_give_the_same_node(admin: Api) -> None:
+def test_options_as_an_object_give_the_same_node(admin: Api, release: str) -> None:
     obj = {
         "keyboard": "de_CH",
         "lang": "de",
@@ -112,12 +115,15 @@ def test_options_as_an_object_give_the_same_node(admin: Api) -> None:
         "gw": "192.168.2.251",
         "dns": "192.168.2.251",
     }
-    node = admin.put(f"/api/v1/nodes/{MAC}", json={"options": obj}).get_json()
+    node = admin.put(f"/api/v1/nodes/{MAC}", json={"options": obj, "release": release}).get_json()
     assert node["options"] == PAPER
 
 
-def test_node_inherits_its_profile_and_overrides_key_by_key(admin: Api) -> None:
-    admin.put("/api/v1/profiles/avbox1", json={"options": "initrd=initrd.img quiet " + PAPER})
+def test_node_inherits_its_profile_and_overrides_key_by_key(admin: Api, release: str) -> None:
+    admin.put(
+        "/api/v1/profiles/avbox1",
+        json={"options": "initrd=initrd.img quiet " + PAPER, "release": release},
+    )
     node = admin.put(
         f"/api/v1/nodes/{MAC}", json={"profile": "avbox1", "options": "ip.192.168.2.99"}
     ).get_json()
@@ -127,24 +133,24 @@ def test_node_inherits_its_profile_and_overrides_key_by_key(admin: Api) -> None:
     )
 
 
-def test_patch_changes_only_given_fields_and_put_resets_the_rest(admin: Api) -> None:
-    admin.put(f"/api/v1/nodes/{MAC}", json={"hostname": "a", "options": "auto"})
+def test_patch_changes_only_given_fields_and_put_resets_the_rest(admin: Api, release: str) -> None:
+    admin.put(f"/api/v1/nodes/{MAC}", json={"hostname": "a", "options": "auto", "release": release})
     node = admin.patch(f"/api/v1/nodes/{MAC}", json={"action": "local"}).get_json()
     assert (node["hostname"], node["options"], node["action"]) == ("a", "auto", "local")
-    node = admin.put(f"/api/v1/nodes/{MAC}", json={"hostname": "b"}).get_json()
+    node = admin.put(f"/api/v1/nodes/{MAC}", json={"hostname": "b", "release": release}).get_json()
     assert (node["hostname"], node["options"], node["action"]) == ("b", "", "install")
 
 
-def test_a_node_from_get_can_be_put_back_unchanged(admin: Api) -> None:
-    node = admin.put(f"/api/v1/nodes/{MAC}", json={"options": PAPER}).get_json()
+def test_a_node_from_get_can_be_put_back_unchanged(admin: Api, release: str) -> None:
+    node = admin.put(f"/api/v1/nodes/{MAC}", json={"options": PAPER, "release": release}).get_json()
     again = admin.put(f"/api/v1/nodes/{MAC}", json=node)
     assert again.status_code == 200
     assert again.get_json()["options"] == PAPER
 
 
-def test_patch_of_a_missing_node_is_404_and_delete_works(admin: Api) -> None:
+def test_patch_of_a_missing_node_is_404_and_delete_works(admin: Api, release: str) -> None:
     assert admin.patch(f"/api/v1/nodes/{MAC}", json={}).status_code == 404
-    admin.put(f"/api/v1/nodes/{MAC}", json={})
+    admin.put(f"/api/v1/nodes/{MAC}", json={"release": release})
     assert admin.delete(f"/api/v1/nodes/{MAC}").status_code == 204
     assert admin.get(f"/api/v1/nodes/{MAC}").status_code == 404
 
@@ -199,14 +205,18 @@ def test_malformed_bodies_are_4xx(admin: Api, data: bytes, content_type: str) ->
     assert _error(resp)["field"] == "body"
 
 
-def test_duplicate_hostname_is_a_conflict(admin: Api) -> None:
-    admin.put(f"/api/v1/nodes/{MAC}", json={"hostname": "box"})
-    resp = admin.put("/api/v1/nodes/52:54:00:c0:02:0b", json={"hostname": "box"})
+def test_duplicate_hostname_is_a_conflict(admin: Api, release: str) -> None:
+    admin.put(f"/api/v1/nodes/{MAC}", json={"hostname": "box", "release": release})
+    resp = admin.put(
+        "/api/v1/nodes/52:54:00:c0:02:0b", json={"hostname": "box", "release": release}
+    )
     assert resp.status_code == 409
 
 
-def test_node_boot_shows_exactly_what_the_box_gets(admin: Api, client: FlaskClient) -> None:
-    admin.put(f"/api/v1/nodes/{MAC}", json={"options": PAPER})
+def test_node_boot_shows_exactly_what_the_box_gets(
+    admin: Api, client: FlaskClient, release: str
+) -> None:
+    admin.put(f"/api/v1/nodes/{MAC}", json={"options": PAPER, "release": release})
     boot = admin.get(f"/api/v1/nodes/{MAC}/boot").get_json()
     assert boot["pxelinux_path"] == "pxelinux.cfg/01-52-54-00-c0-02-0a"
     served = client.get("/boot/pxelinux.cfg/01-52-54-00-c0-02-0a")
@@ -221,8 +231,8 @@ def test_node_boot_shows_exactly_what_the_box_gets(admin: Api, client: FlaskClie
     assert ipxe.get_data(as_text=True) == boot["ipxe"]
 
 
-def test_node_events_record_changes(admin: Api) -> None:
-    admin.put(f"/api/v1/nodes/{MAC}", json={"hostname": "a"})
+def test_node_events_record_changes(admin: Api, release: str) -> None:
+    admin.put(f"/api/v1/nodes/{MAC}", json={"hostname": "a", "release": release})
     admin.patch(f"/api/v1/nodes/{MAC}", json={"action": "local"})
     events = admin.get(f"/api/v1/nodes/{MAC}/events").get_json()
     assert [e["kind"] for e in events] == ["node.updated", "node.created"]
@@ -304,31 +314,37 @@ def test_bad_profile_input_names_the_field(admin: Api, body: dict[str, Any], fie
     assert _error(resp)["field"] == field
 
 
-def test_profile_names_are_validated_and_in_use_profiles_cannot_go(admin: Api) -> None:
+def test_profile_names_are_validated_and_in_use_profiles_cannot_go(
+    admin: Api, release: str
+) -> None:
     assert admin.put("/api/v1/profiles/bad name", json={}).status_code == 422
-    admin.put("/api/v1/profiles/p", json={})
+    admin.put("/api/v1/profiles/p", json={"release": release})
     admin.put(f"/api/v1/nodes/{MAC}", json={"profile": "p"})
     resp = admin.delete("/api/v1/profiles/p")
     assert resp.status_code == 409
     assert MAC in _error(resp)["message"]
 
 
-def test_profile_change_that_would_overflow_a_nodes_command_line_is_refused(admin: Api) -> None:
-    admin.put("/api/v1/profiles/p", json={})
+def test_profile_change_that_would_overflow_a_nodes_command_line_is_refused(
+    admin: Api, release: str
+) -> None:
+    admin.put("/api/v1/profiles/p", json={"release": release})
     admin.put(f"/api/v1/nodes/{MAC}", json={"profile": "p", "options": "x." + "a" * 1500})
     resp = admin.patch("/api/v1/profiles/p", json={"options": "y." + "b" * 600})
     assert resp.status_code == 422
     assert MAC in _error(resp)["message"]
 
 
-def test_bundles_put_their_copy_options_on_the_node(admin: Api) -> None:
+def test_bundles_put_their_copy_options_on_the_node(admin: Api, release: str) -> None:
     resp = admin.put(
         "/api/v1/bundles/tinycore",
         json={"iso": "tinycore.iso", "definition": "101.con", "image": "v101.img"},
     )
     assert resp.status_code == 201
     assert resp.get_json()["options"] == "copyiso.tinycore.iso copydef.101.con copyimg.v101.img"
-    node = admin.put(f"/api/v1/nodes/{MAC}", json={"options": "auto", "bundle": "tinycore"})
+    node = admin.put(
+        f"/api/v1/nodes/{MAC}", json={"options": "auto", "bundle": "tinycore", "release": release}
+    )
     assert node.get_json()["cmdline"] == (
         "auto copyiso.tinycore.iso copydef.101.con copyimg.v101.img"
     )

@@ -55,17 +55,19 @@ def counting(store: SqlStore) -> Iterator[Counts]:
         event.remove(engine, "before_cursor_execute", on_statement)
 
 
-def _setup(admin: Api) -> None:
-    r = admin.put("/api/v1/profiles/p1", json={"kernel": "vmlinuz", "options": "lang.de"})
+def _setup(admin: Api, release: str) -> None:
+    r = admin.put(
+        "/api/v1/profiles/p1", json={"kernel": "vmlinuz", "options": "lang.de", "release": release}
+    )
     assert r.status_code == 201, r.json
     r = admin.put(f"/api/v1/nodes/{MAC}", json={"profile": "p1", "action": "install"})
     assert r.status_code == 201, r.json
 
 
 def test_a_warm_pxelinux_config_request_reads_only_the_change_stamp(
-    admin: Api, store: SqlStore
+    admin: Api, store: SqlStore, release: str
 ) -> None:
-    _setup(admin)
+    _setup(admin, release)
     client = admin.client
     assert client.get(f"/boot/files/{NAME}").status_code == 200  # cold: loads, binds the IP
     with counting(store) as warm:
@@ -96,9 +98,9 @@ def test_boxes_booting_their_disks_write_nothing_even_when_they_share_one_ip(
 
 
 def test_a_node_put_opens_fewer_sessions_and_writes_node_and_event_together(
-    admin: Api, store: SqlStore
+    admin: Api, store: SqlStore, release: str
 ) -> None:
-    _setup(admin)
+    _setup(admin, release)
     admin.client.get(f"/boot/{NAME}")  # warm
     with counting(store) as put:
         r = admin.put(f"/api/v1/nodes/{MAC}", json={"profile": "p1", "options": "lang.fr"})
@@ -109,8 +111,8 @@ def test_a_node_put_opens_fewer_sessions_and_writes_node_and_event_together(
     assert node_events[:2] == ["node.updated", "node.created"]
 
 
-def test_each_table_is_seen_by_the_next_request(admin: Api, store: SqlStore) -> None:
-    _setup(admin)
+def test_each_table_is_seen_by_the_next_request(admin: Api, store: SqlStore, release: str) -> None:
+    _setup(admin, release)
     client = admin.client
     view = BootView(store)
     assert "lang.de" in client.get(f"/boot/{NAME}").get_data(as_text=True)
@@ -148,7 +150,9 @@ def test_a_view_within_its_ttl_asks_the_store_nothing(store: SqlStore) -> None:
     assert view.snapshot().node(MAC) is not None
 
 
-def test_a_failing_event_write_leaves_no_node_change(store: SqlStore, service: Service) -> None:
+def test_a_failing_event_write_leaves_no_node_change(
+    store: SqlStore, service: Service, release: str
+) -> None:
     stamp = store.nodes_stamp()
     bad = Event(kind="node.created", message="x", mac=MAC, data={"unserialisable": object()})
     with pytest.raises(Exception, match="serializable"):
@@ -156,7 +160,7 @@ def test_a_failing_event_write_leaves_no_node_change(store: SqlStore, service: S
     assert store.find_node(MAC) is None
     assert store.list_events(MAC) == []
     assert store.nodes_stamp() == stamp
-    service.put_node(MAC, {"options": "lang.de"})
+    service.put_node(MAC, {"options": "lang.de", "release": release})
     assert [e.kind for e in store.list_events(MAC)] == ["node.created"]
     assert store.nodes_stamp() != stamp
 

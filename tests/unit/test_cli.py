@@ -35,12 +35,16 @@ def run(tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
     return invoke
 
 
-def test_importing_the_papers_files_gives_pxelinux_files_with_their_append_lines(run) -> None:  # type: ignore[no-untyped-def]
+def test_importing_the_papers_files_gives_pxelinux_files_with_their_append_lines(
+    run, release
+) -> None:  # type: ignore[no-untyped-def]
     """The issue's "done when": avbox1.cfg + avbox2.cfg -> two MACs -> exact APPEND lines."""
     assert run("import-syslinux", str(SYSLINUX / "avbox1.cfg")).exit_code == 0
     assert run("import-syslinux", str(SYSLINUX / "avbox2.cfg")).exit_code == 0
-    assert run("node", "set", "52:54:00:c0:02:01", "--profile", "avbox1").exit_code == 0
-    assert run("node", "set", "52-54-00-C0-02-02", "--profile", "avbox2").exit_code == 0
+    one = ("node", "set", "52:54:00:c0:02:01", "--profile", "avbox1", "--release", release)
+    assert run(*one).exit_code == 0
+    two = ("node", "set", "52-54-00-C0-02-02", "--profile", "avbox2", "--release", release)
+    assert run(*two).exit_code == 0
     one = run("node", "show", "525400c00201", "--boot").output
     two = run("node", "show", "52:54:00:c0:02:02", "--boot").output
     # the paper's words unchanged; the installer's server, token and action follow them
@@ -52,7 +56,9 @@ def test_importing_the_papers_files_gives_pxelinux_files_with_their_append_lines
 
 def test_import_is_idempotent_and_refuses_changes_without_replace(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     first = run("import-syslinux", str(SYSLINUX / "avbox2.cfg"))
-    assert first.output.splitlines() == ["created: linux", "created: debug", "created: avbox2"]
+    assert first.stdout.splitlines() == ["created: linux", "created: debug", "created: avbox2"]
+    # preflight's warnings on stderr: a syslinux.cfg names no release
+    assert "profile avbox2: release: profile avbox2 was imported" in first.stderr
     again = run("import-syslinux", str(SYSLINUX / "avbox2.cfg"))
     assert again.exit_code == 0
     assert "unchanged: avbox2" in again.output
@@ -104,8 +110,9 @@ def test_bad_input_is_refused_with_a_message_naming_the_field(run, args, message
     assert run("node", "list").output == ""
 
 
-def test_node_set_changes_single_words_and_keeps_the_rest(run) -> None:  # type: ignore[no-untyped-def]
-    run("node", "set", "52:54:00:c0:02:01", "--options", "lang.de auto ip.192.0.2.50")
+def test_node_set_changes_single_words_and_keeps_the_rest(run, release) -> None:  # type: ignore[no-untyped-def]
+    mac = "52:54:00:c0:02:01"
+    run("node", "set", mac, "--options", "lang.de auto ip.192.0.2.50", "--release", release)
     run("node", "set", "52:54:00:c0:02:01", "--option", "ip.192.0.2.51", "--unset", "auto")
     assert "options:     lang.de ip.192.0.2.51\n" in run("node", "show", "52:54:00:c0:02:01").output
 
@@ -131,6 +138,7 @@ def test_every_command_has_help(run) -> None:  # type: ignore[no-untyped-def]
         ("node", "set"),
         ("node", "show"),
         ("node", "list"),
+        ("node", "check"),
         ("profile", "set"),
         ("profile", "list"),
         ("bundle", "set"),

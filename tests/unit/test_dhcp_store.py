@@ -46,9 +46,9 @@ def test_many_leases_go_in_one_call(store: SqlStore) -> None:
     assert len(store.list_leases()) == 1500
 
 
-def test_the_nodes_stamp_changes_with_nodes_and_profiles(service: Service) -> None:
+def test_the_nodes_stamp_changes_with_nodes_and_profiles(service: Service, release: str) -> None:
     stamps = [service.store.nodes_stamp()]
-    service.put_node(MAC, {"options": "ip.192.0.2.50"})
+    service.put_node(MAC, {"options": "ip.192.0.2.50", "release": release})
     stamps.append(service.store.nodes_stamp())
     service.put_profile("avbox1", {"kernel": "vmlinuz", "options": "gw.192.0.2.1"})
     stamps.append(service.store.nodes_stamp())
@@ -61,12 +61,19 @@ def test_the_nodes_stamp_changes_with_nodes_and_profiles(service: Service) -> No
     assert service.store.nodes_stamp() == stamps[-1]  # stable while nothing changes
 
 
-def test_the_backend_gives_each_node_its_effective_ip_profile(service: Service) -> None:
+def test_the_backend_gives_each_node_its_effective_ip_profile(
+    service: Service, release: str
+) -> None:
     service.put_profile(
-        "avbox1", {"kernel": "vmlinuz", "options": "auto gw.192.0.2.1 submask.255.255.255.0"}
+        "avbox1",
+        {
+            "kernel": "vmlinuz",
+            "options": "auto gw.192.0.2.1 submask.255.255.255.0",
+            "release": release,
+        },
     )
     service.put_node(MAC, {"profile": "avbox1", "options": "ip.192.0.2.50", "hostname": "box1"})
-    service.put_node(OTHER, {"options": "lang.de"})
+    service.put_node(OTHER, {"options": "lang.de", "release": release})
     backend = ServiceBackend(service)
     assert dict(backend.nodes()) == {
         MAC: NodeNet(

@@ -41,6 +41,7 @@ PURE = [
     "media.errors",
     # installer: lifecycle rules, the cpio writer, the installed-disk reader
     "provisioner.lifecycle",
+    "provisioner.preflight",  # the boot tree comes in as a function of a name
     "media.cpio",
     "media.disklayout",
 ]

@@ -20,6 +20,7 @@ from provisioner.store import Store
 from provisioner.web import create_app
 from tests.conftest import Api
 from tests.support.fakes import STORE_METHODS, BrokenStore, MemoryStore
+from tests.support.release import RELEASE, add_release
 
 MAC = "52:54:00:c0:02:0a"
 CFG = "01-52-54-00-c0-02-0a"
@@ -103,11 +104,15 @@ def memory_app(bare_settings: Settings) -> Flask:
 def memory_admin(memory_app: Flask) -> Api:
     service: Service = memory_app.extensions["provisioner"].service
     _, secret = service.create_token("test-admin", Role.ADMIN)
+    # the release installing nodes name (preflight refuses install without one)
+    add_release(service.store)
     return Api(memory_app.test_client(), secret)
 
 
 def test_a_node_put_over_the_api_boots_over_http(memory_app: Flask, memory_admin: Api) -> None:
-    resp = memory_admin.put(f"/api/v1/nodes/{MAC}", json={"options": "auto ip.192.0.2.50"})
+    resp = memory_admin.put(
+        f"/api/v1/nodes/{MAC}", json={"options": "auto ip.192.0.2.50", "release": RELEASE}
+    )
     assert resp.status_code == 201
     client: FlaskClient = memory_app.test_client()
     service: Service = memory_app.extensions["provisioner"].service
@@ -144,7 +149,8 @@ def test_unknown_boxes_and_bad_input_keep_their_4xx(memory_app: Flask, memory_ad
 
 
 def test_a_profile_in_use_cannot_be_deleted(memory_admin: Api) -> None:
-    assert memory_admin.put("/api/v1/profiles/p", json={"options": "auto"}).status_code == 201
+    profile = {"options": "auto", "release": RELEASE}
+    assert memory_admin.put("/api/v1/profiles/p", json=profile).status_code == 201
     memory_admin.put(f"/api/v1/nodes/{MAC}", json={"profile": "p"})
     resp = memory_admin.delete("/api/v1/profiles/p")
     assert resp.status_code == 409

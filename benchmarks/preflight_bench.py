@@ -1,0 +1,188 @@
+"""The preflight check over a whole rack: ``provisioner node check`` and
+``GET /api/v1/nodes?problems=1`` with 1,000 nodes, server side (in-process).
+
+    .venv/bin/python -m benchmarks.preflight_bench
+    .venv/bin/python -m benchmarks.preflight_bench --nodes 5000 --no-pg
+
+What it does:
+
+* fills a store in-process with the boot-config benchmark's data
+  (:func:`benchmarks.bootcfg_bench.populate`: 1 release, 2 bundles, 4 profiles, ``--nodes``
+  nodes with their own ``ip.``, action install), each node through
+  ``Service.put_node`` and so through the check; an empty boot tree and bundles without
+  uploads give most nodes a warning or two, so the listing is the worst case: every
+  node in it. Once in SQLite and, unless ``--no-pg``, once in PostgreSQL (a private
+  cluster, tests/support/pg.py);
+* times, ``--rounds`` times each, on a fresh ``Service`` (as a new CLI process has):
+  ``Service.rack_problems()`` cold (the boot snapshot loaded from the database, the IP
+  map built, every node checked) and warm (the snapshot already loaded: the check
+  alone); ``GET /api/v1/nodes?problems=1`` through the Flask test client (the check,
+  the node views and the JSON); and one ``Service.save_node`` (a PATCH of one node's
+  hostname: one node checked against the rack);
+* prints the median and the fastest round of each, in milliseconds, and writes
+  the raw figures to ``benchmarks/results/preflight-LABEL.json``.
+
+In-process only: no port is opened; the temp directory and the PostgreSQL cluster are
+removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks.bootcfg_bench import git_state, loadavg, mac_of, populate, settings_for
+from tests.support.pg import start_private_cluster
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def timed(fn: Callable[[], object], rounds: int) -> dict[str, Any]:
+    ms = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        fn()
+        ms.append(round((time.perf_counter() - t) * 1000, 2))
+    return {"median_ms": statistics.median(ms), "min_ms": min(ms), "rounds_ms": ms}
+
+
+def measure(settings: Any, rounds: int, nodes: int) -> dict[str, Any]:
+    from provisioner.db import open_store
+    from provisioner.domain import Role
+    from provisioner.service import Service
+    from provisioner.web import create_app
+
+    store = open_store(settings)
+    try:
+        found = Service(store, settings).rack_problems()
+        listed = {
+            "nodes": nodes,
+            "with_problems": len(found),
+            "errors": sum(p.is_error for ps in found.values() for p in ps),
+            "warnings": sum(not p.is_error for ps in found.values() for p in ps),
+        }
+        cold = timed(lambda: Service(store, settings).rack_problems(), rounds)
+        warm_service = Service(store, settings)
+        warm_service.rack_problems()
+        warm = timed(warm_service.rack_problems, rounds)
+        app = create_app(settings, store)
+        _, secret = app.extensions["provisioner"].service.create_token("bench", Role.ADMIN)
+        client = app.test_client()
+        headers = {"Authorization": f"Bearer {secret}"}
+
+        def api() -> None:
+            resp = client.get("/api/v1/nodes?problems=1", headers=headers)
+            assert resp.status_code == 200
+            assert len(resp.get_json()) == listed["with_problems"]
+
+        http = timed(api, rounds)
+        one = mac_of(nodes // 2)
+        names = iter(range(10**6))
+        put = timed(
+            lambda: warm_service.save_node(one, {"hostname": f"b{next(names)}"}, partial=True),
+            rounds,
+        )
+    finally:
+        store.close()
+    return {
+        "rack": listed,
+        "rack_problems_cold": cold,
+        "rack_problems_warm": warm,
+        "api_nodes_problems": http,
+        "save_node_one": put,
+    }
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    with contextlib.suppress(OSError):
+        cpu = next(
+            (
+                x.split(":", 1)[1].strip()
+                for x in Path("/proc/cpuinfo").read_text().splitlines()
+                if x.startswith("model name")
+            ),
+            "",
+        )
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "loadavg_start": loadavg(),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--label", default="latest", help="benchmarks/results/preflight-LABEL.json")
+    ap.add_argument("--nodes", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--no-pg", action="store_true", help="SQLite only")
+    args = ap.parse_args()
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", args.label):
+        ap.error("--label: letters, digits, . _ - only")
+    meta = {
+        "label": args.label,
+        "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git": git_state(),
+        "machine": machine(),
+        "params": vars(args),
+    }
+    results: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="preflight-bench-")))
+        stores = {"sqlite": settings_for(work / "sqlite", None)}
+        if not args.no_pg:
+            pg = stack.enter_context(start_private_cluster())
+            if pg is None:
+                print("PostgreSQL not installed: SQLite only", file=sys.stderr)
+            else:
+                pg.create_database("preflight_bench")
+                stores["postgresql"] = settings_for(work / "pg", pg.url_for("preflight_bench"))
+        for name, settings in stores.items():
+            t = time.monotonic()
+            populate(settings, args.nodes)
+            fill = round(time.monotonic() - t, 1)
+            print(f"{name}: {args.nodes} nodes put (each checked) in {fill} s", file=sys.stderr)
+            results[name] = {"populate_s": fill, **measure(settings, args.rounds, args.nodes)}
+    meta["loadavg_end"] = loadavg()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"preflight-{args.label}.json"
+    out.write_text(json.dumps({**meta, "results": results}, indent=2) + "\n")
+
+    rows = [
+        ("rack_problems_cold", "`Service.rack_problems()`, new service (snapshot loaded)"),
+        ("rack_problems_warm", "`Service.rack_problems()`, snapshot warm (the check alone)"),
+        ("api_nodes_problems", "`GET /api/v1/nodes?problems=1` (views and JSON too)"),
+        ("save_node_one", "one `PATCH` of a node: `Service.save_node`"),
+    ]
+    names = list(results)
+    print(f"\n{args.nodes} nodes; ms, median (fastest) of {args.rounds} rounds\n")
+    print("| what | " + " | ".join(names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for key, label in rows:
+        cells = [f"{results[n][key]['median_ms']} ({results[n][key]['min_ms']})" for n in names]
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    rack = results[names[0]]["rack"]
+    print(
+        f"\nlisted: {rack['with_problems']} of {rack['nodes']} nodes, "
+        f"{rack['errors']} errors, {rack['warnings']} warnings; raw figures: {out}"
+    )
+
+
+if __name__ == "__main__":
+    main()
