@@ -161,7 +161,8 @@ def node_show(inv: Invocation, mac: str, as_json: bool, boot: bool, server: str 
     with service(inv) as svc:
         n = svc.get_node(mac)
         spec = svc.bootspec(n)
-        view = node_view(n, spec)
+        problems = svc.node_problems(n.mac)
+        view = node_view(n, spec, problems=problems)
         events = [] if as_json else svc.store.list_events(n.mac, 200)
         profile = svc.catalog().profiles.get(n.profile) if n.profile else None
         served = boot_files(svc, n.mac, server) if boot else ""
@@ -173,8 +174,10 @@ def node_show(inv: Invocation, mac: str, as_json: bool, boot: bool, server: str 
         if release and not n.release:
             release += f" (profile {n.profile})"
         status = _status(n, events, utcnow())
+        errors = sum(1 for p in problems if p.severity == "error")
+        summary = f"{errors} error(s), {len(problems) - errors} warning(s)" if problems else None
         _print_fields(
-            {**view, "release": release, **status},
+            {**view, "release": release, **status, "problems": summary},
             [
                 "mac",
                 "hostname",
@@ -187,8 +190,10 @@ def node_show(inv: Invocation, mac: str, as_json: bool, boot: bool, server: str 
                 *status,
                 "cmdline",
                 "warnings",
+                "problems",
             ],
         )
+        echo_problems(problems, "  ", err=False)
     click.echo(served, nl=False)
 
 

@@ -164,7 +164,6 @@ def test_node_show_boot_prints_exactly_what_the_server_serves(readme_run: Readme
 
 
 def test_readme_nodes_pass_preflight_with_no_warning(readme_run: ReadmeRun) -> None:
-    pytest.importorskip("provisioner.preflight")
     check = readme_run.cli("node", "check")
     assert (check.returncode, check.stdout) == (0, ""), check.stdout + check.stderr
     assert json.loads(readme_run.get("/api/v1/nodes?problems=1", auth=True)) == []

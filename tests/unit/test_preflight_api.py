@@ -155,6 +155,19 @@ def test_each_case_through_the_cli(
         assert f"node {MAC} created" in result.stdout
 
 
+def test_node_show_says_what_the_check_finds(
+    run: Callable[..., Result], service: Service, release: str
+) -> None:
+    """The README's complaint: ``node show`` said ``warnings: -`` for a box that
+    could not boot as configured."""
+    service.put_node(MAC, {"options": "ip.192.0.2.50 copyiso.x.iso", "release": RELEASE})
+    out = run("node", "show", MAC).stdout
+    assert "problems:    0 error(s), 1 warning(s)" in out
+    assert "\n  warning: options.copyiso: " in out
+    service.put_node(OTHER, {"options": "ip.192.0.2.51", "release": RELEASE})
+    assert "problems:    -" in run("node", "show", OTHER).stdout
+
+
 def test_an_ip_outside_the_dhcp_subnet_is_a_warning_through_the_api_and_the_cli(
     settings: Any, store: SqlStore, run: Callable[..., Result], release: str
 ) -> None:
