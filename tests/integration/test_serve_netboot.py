@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tests.support import netns
 from tests.support.proc import free_tcp_port
+from tests.support.release import add_release_to
 
 BIN = Path(sys.executable).parent
 MAC = "52:54:00:c0:02:33"
@@ -63,12 +64,15 @@ def test_serve_answers_dhcp_tftp_dns_and_http_then_stops_cleanly_on_sigterm(
     netns.need_commands("busybox", "dig", "curl")
     data = tmp_path / "data"
     env = {**os.environ, "PROVISIONER_DATA_DIR": str(data)}
+    release = add_release_to(data)  # the node installs (preflight wants a release)
     subprocess.run(
         [
             str(BIN / "provisioner"),
             "node",
             "set",
             MAC,
+            "--release",
+            release,
             "--hostname",
             "box33",
             "--options",

@@ -3,18 +3,21 @@ with no release (docs/preflight.md). The row only: no image file is written."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from provisioner.config import load_settings
 from provisioner.domain import Release
+from provisioner.errors import Conflict
 from provisioner.store import Store
 
 RELEASE = "base:1.0"
 
 
 def add_release(store: Store) -> str:
-    """Add ``base:1.0`` to ``store``; returns its NAME:VERSION."""
-    store.add_release(Release("base", "1.0", "base-1.0.squashfs", 4096, "b" * 64))
+    """Add ``base:1.0`` to ``store`` unless it is there; returns its NAME:VERSION."""
+    with contextlib.suppress(Conflict):
+        store.add_release(Release("base", "1.0", "base-1.0.squashfs", 4096, "b" * 64))
     return RELEASE
 
 

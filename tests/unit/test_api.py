@@ -242,10 +242,10 @@ def test_node_events_record_changes(admin: Api, release: str) -> None:
 
 def test_node_events_after_an_id_are_what_came_since(admin: Api) -> None:
     """The cursor ``node events --follow`` polls with."""
-    admin.put(f"/api/v1/nodes/{MAC}", json={"hostname": "a"})
+    admin.put(f"/api/v1/nodes/{MAC}", json={"hostname": "a", "action": "local"})
     (first,) = admin.get(f"/api/v1/nodes/{MAC}/events").get_json()
     assert admin.get(f"/api/v1/nodes/{MAC}/events?after={first['id']}").get_json() == []
-    admin.patch(f"/api/v1/nodes/{MAC}", json={"action": "local"})
+    admin.patch(f"/api/v1/nodes/{MAC}", json={"hostname": "b"})
     since = admin.get(f"/api/v1/nodes/{MAC}/events?after={first['id']}").get_json()
     assert [e["kind"] for e in since] == ["node.updated"]
     bad = admin.get(f"/api/v1/nodes/{MAC}/events?after=x")

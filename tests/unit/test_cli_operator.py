@@ -129,7 +129,7 @@ def test_follow_stops_at_its_timeout(run: Run, service: Service) -> None:
     assert run("node", "events", MAC, "-f", "--timeout", "0.3", "--interval", "0.1").exit_code == 0
     waited = run("node", "events", MAC, "-f", "--until-done", "--timeout", "0.3")
     assert waited.exit_code == 0  # no window open: nothing to wait for
-    service.put_node(MAC, {"action": "install"})
+    service.put_node(MAC, {"release": "avbox:2.0", "action": "install"})
     late = run("node", "events", MAC, "-f", "--until-done", "--timeout", "0.3", "--interval", "0.1")
     assert late.exit_code == 124
     assert "still installing" in late.output
@@ -195,7 +195,7 @@ def test_node_show_of_an_install_has_slots_timings_and_no_window(
     assert " UTC in " in shown["installed"]
     assert shown["phases"].startswith("agent ")
     assert shown["window"] == "-"
-    service.put_node(MAC, {"action": "rollback"}, partial=True)
+    service.put_node(MAC, {"action": "install"}, partial=True)  # an update: a window again
     again = _fields(run("node", "show", MAC).output)
     assert again["window"].startswith("open until ")
     assert again["window"].endswith("m left)")
@@ -218,7 +218,7 @@ def test_lists_have_headers_and_nodes_show_release_and_effective_ip(
     run("profile", "set", "rack", "--options", "ip.192.0.2.50", "--release", "avbox:2.0")
     run("node", "set", MAC, "--profile", "rack", "--hostname", "avbox251")
     run("node", "set", "52:54:00:c0:02:02", "--release", "avbox:2.1")
-    run("node", "set", "52:54:00:c0:02:03")
+    run("node", "set", "52:54:00:c0:02:03", "--action", "local")
     lease = Lease(IPv4Address("192.0.2.120"), "52:54:00:c0:02:02", time.time() + 600)
     service.store.save_leases([lease])
     rows = [line.split(None, 6) for line in run("node", "list").output.splitlines()]
@@ -242,7 +242,7 @@ def test_lists_have_headers_and_nodes_show_release_and_effective_ip(
 def test_wipe_asks_for_the_host_name_and_changes_nothing_without_it(
     run: Run, service: Service
 ) -> None:
-    run("node", "set", MAC, "--hostname", "avbox251", "--action", "local")
+    run("node", "set", MAC, "--hostname", "avbox251", "--release", "avbox:2.0", "--action", "local")
     refused = run("node", "set", MAC, "--action", "wipe", stdin="avbox252\n")
     assert refused.exit_code == 1
     assert "not confirmed" in refused.output
@@ -257,7 +257,7 @@ def test_wipe_asks_for_the_host_name_and_changes_nothing_without_it(
 def test_wipe_of_a_node_without_a_host_name_asks_for_its_mac_and_yes_skips_it(
     run: Run, service: Service
 ) -> None:
-    run("node", "set", MAC, "--action", "local")
+    run("node", "set", MAC, "--release", "avbox:2.0", "--action", "local")
     assert run("node", "set", MAC, "--action", "wipe", stdin="52-54-00-C0-02-01\n").exit_code == 0
     run("node", "set", MAC, "--action", "local")
     assert run("node", "set", MAC, "--action", "wipe", "--yes", stdin="").exit_code == 0

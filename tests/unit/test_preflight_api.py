@@ -58,7 +58,11 @@ CASES = {
         "error", "install-without-release", "release", {"options": "auto"}, ("--options", "auto")
     ),
     "wipe-without-release": Case(
-        "error", "install-without-release", "release", {"action": "wipe"}, ("--action", "wipe")
+        "error",
+        "install-without-release",
+        "release",
+        {"action": "wipe"},
+        ("--action", "wipe", "--yes"),
     ),
     "imported-profile-without-release": Case(
         "error",

@@ -130,7 +130,7 @@ def test_the_memory_store_pages_events_after_an_id_as_the_sql_store_does(
     memory_admin: Api,
 ) -> None:
     for hostname in ("a", "b", "c"):
-        memory_admin.put(f"/api/v1/nodes/{MAC}", json={"hostname": hostname})
+        memory_admin.put(f"/api/v1/nodes/{MAC}", json={"hostname": hostname, "action": "local"})
     ids = [e["id"] for e in memory_admin.get(f"/api/v1/nodes/{MAC}/events").get_json()]
     since = memory_admin.get(f"/api/v1/nodes/{MAC}/events?after={ids[-1]}&limit=1").get_json()
     assert [e["id"] for e in since] == [ids[1]]  # the oldest page above the cursor
