@@ -35,6 +35,7 @@ MAX_JSON_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 32
 #: an early refusal reads and drops at most this much of the body
 DRAIN_MAX = 1024 * 1024
+BLOCK = 64 * 1024
 
 
 class _StrictMax(LimitedStream):
@@ -62,10 +63,17 @@ def read_body(limit: int, what: str = "body") -> bytes:
     """The whole request body; over ``limit`` bytes it is a 413 naming ``what``."""
     if request.content_length is not None and request.content_length > limit:
         raise TooLarge(what, f"{request.content_length} bytes; the limit is {limit}")
-    data = request.stream.read(limit + 1)
-    if len(data) > limit or (len(data) == limit and request.stream.read(1)):
-        raise TooLarge(what, f"over the limit of {limit} bytes")
-    return data
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while chunk := request.stream.read(min(BLOCK, limit + 1 - size)):  # a read may be short
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(what, f"over the limit of {limit} bytes")
+    except RequestEntityTooLarge:  # a chunked body past MAX_BODY
+        raise TooLarge(what, f"over the limit of {limit} bytes") from None
+    return b"".join(chunks)
 
 
 def json_depth(value: object) -> int:

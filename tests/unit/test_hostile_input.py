@@ -174,6 +174,7 @@ def test_a_chunked_body_over_the_limit_is_413_not_cut_and_imported(admin: Api) -
     body = _labels(10) + b"#" * MAX_BODY
     resp = _chunked(admin, "/api/v1/import/syslinux", body)
     assert resp.status_code == 413, resp.get_json()
+    assert _field(resp) == "body"
     assert admin.get("/api/v1/profiles").get_json() == []  # no prefix was imported
 
 
