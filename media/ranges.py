@@ -5,7 +5,8 @@ The web layer turns the plan into a response; this module decides which one:
 ``304`` / ``412`` from the preconditions (in the RFC's order), then ``416``,
 ``206`` with one or more byte ranges, or ``200`` for the whole file. A Range
 header that is malformed, not in bytes, on a method other than GET, or asks for
-more than :data:`MAX_RANGES` pieces is ignored (a ``200``), as the RFC allows;
+more than :data:`MAX_RANGES` pieces is ignored (a ``200``), as the RFC allows; a
+position longer than 19 digits (past any file) raises a ValidationError naming ``Range``;
 overlapping ranges are merged so a response is never longer than the file plus
 multipart framing.
 """
@@ -19,9 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from provisioner.domain import parse_count
+
 MAX_RANGES = 32
 
-_RANGE_SPEC = re.compile(r"(\d*)-(\d*)\Z")
+_RANGE_SPEC = re.compile(r"([0-9]*)-([0-9]*)\Z")
 _ETAG = re.compile(r'\s*(W/)?("[\x21\x23-\x7e\x80-\xff]*")\s*(?:,|\Z)')
 
 
@@ -76,19 +79,26 @@ def parse_range(header: str, size: int) -> list[ByteRange] | None:
         m = _RANGE_SPEC.match(item)
         if m is None or m.group(1) == m.group(2) == "":
             return None
-        first, last = m.group(1), m.group(2)
-        if first == "":  # suffix: the last N bytes
-            n = int(last)
-            if n > 0:
-                ranges.append(ByteRange(max(0, size - n), min(n, size)))
+        first = _number(m.group(1))
+        last = _number(m.group(2))
+        if first is None:  # suffix: the last N bytes
+            assert last is not None
+            if last > 0:
+                ranges.append(ByteRange(max(0, size - last), min(last, size)))
             continue
-        start = int(first)
-        if last != "" and int(last) < start:
+        start = first
+        if last is not None and last < start:
             return None
         if start < size:
-            end = size - 1 if last == "" else min(int(last), size - 1)
+            end = size - 1 if last is None else min(last, size - 1)
             ranges.append(ByteRange(start, end - start + 1))
     return _coalesce(ranges)
+
+
+def _number(digits: str) -> int | None:
+    """A range bound (``""``: absent); past 64 bits it is a ValidationError naming
+    ``Range`` (a 4xx), not an ``int()`` of thousands of digits."""
+    return parse_count("Range", digits) if digits else None
 
 
 def _coalesce(ranges: list[ByteRange]) -> list[ByteRange]:

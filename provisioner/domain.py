@@ -110,17 +110,40 @@ def validate_boot_path(value: object, field: str) -> str:
     return value
 
 
+#: the largest integer SQLite and PostgreSQL's BIGINT store (and any file size or offset)
+INT64_MAX = 2**63 - 1
+
+
+def parse_count(field: str, raw: str, low: int = 0, high: int = INT64_MAX) -> int:
+    """A whole number a client sent (query value, header field): ASCII digits only
+    (``int()`` also takes Arabic-Indic digits, superscripts and ``_``), at most as
+    many as ``high`` has, and from ``low`` to ``high``; else a ValidationError
+    naming ``field``."""
+    if not (0 < len(raw) <= len(str(high)) and raw.isascii() and raw.isdigit()):
+        raise ValidationError(
+            field, f"{raw[:40]!r} is not a whole number of at most {len(str(high))} digits"
+        )
+    value = int(raw)
+    if not low <= value <= high:
+        raise ValidationError(field, f"must be from {low} to {high}")
+    return value
+
+
 def parse_host_port(value: str, name: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[v6]:port``; an empty host is 0.0.0.0); ConfigError names ``name``."""
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    try:
+        port_number = parse_count(name, port, 0, 65535)
+    except ValidationError:
+        raise ConfigError(name, f"{value!r} is not HOST:PORT") from None
+    if not sep:
         raise ConfigError(name, f"{value!r} is not HOST:PORT")
     host = host.strip("[]") or "0.0.0.0"  # noqa: S104
     try:
         ipaddress.ip_address(host)
     except ValueError:
         raise ConfigError(name, f"{host!r} is not an IP address") from None
-    return host, int(port)
+    return host, port_number
 
 
 class Action(StrEnum):

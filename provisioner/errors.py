@@ -14,6 +14,7 @@ ValidationError        422          message with the field named, exit 2
     PreflightConflict  409          every problem, the field named, exit 2
 NotFound               404          message, exit 1
 Conflict               409          message, exit 1
+  OutOfOrder           409          (agent reports) the step named
 Unauthorized           401          (API only)
 Forbidden              403          (API only)
 ConfigError            500          message naming the source, exit 2
@@ -112,6 +113,20 @@ class Conflict(ProvisionerError):
     """The request is valid but collides with what is stored."""
 
     code = "conflict"
+
+
+class OutOfOrder(Conflict):
+    """A step reported before the steps it needs (an agent's ``done`` before its
+    image was written and verified); ``field`` names what was out of order."""
+
+    code = "out_of_order"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+    def to_dict(self) -> dict[str, str | int]:
+        return {**super().to_dict(), "field": self.field}
 
 
 class Unauthorized(ProvisionerError):

@@ -15,6 +15,10 @@ from pxelinux.syslinux_cfg import Label, Problem, SyslinuxConfig, parse_syslinux
 #: What a network-booted profile appends when the file says nothing: BOOTIF, so
 #: the installer knows which NIC it booted from.
 DEFAULT_IPAPPEND = 2
+#: The largest file an import takes, in bytes and in labels (the API refuses a
+#: longer body with a 413 before reading past the limit).
+MAX_IMPORT_BYTES = 16 * 1024 * 1024
+MAX_IMPORT_LABELS = 100_000
 
 
 @dataclass
@@ -35,10 +39,20 @@ def plan_import(text: str, *, join_wrapped: bool = False) -> ImportPlan:
     Wrapped APPEND lines are errors (syslinux drops them) unless
     ``join_wrapped`` says to join them onto the APPEND line as was meant.
     """
+    size = len(text.encode("utf-8", "surrogateescape"))
+    if size > MAX_IMPORT_BYTES:
+        raise ValidationError(
+            "syslinux.cfg", f"{size} bytes; an import takes at most {MAX_IMPORT_BYTES}"
+        )
     cfg = parse_syslinux(text)
+    if len(cfg.labels) > MAX_IMPORT_LABELS:
+        raise ValidationError(
+            "syslinux.cfg", f"{len(cfg.labels)} labels; an import takes at most {MAX_IMPORT_LABELS}"
+        )
     plan = ImportPlan()
+    wrapped = {n for lb in cfg.labels for n, _ in lb.wrapped}
     for problem in cfg.problems:
-        if join_wrapped and problem.severity == "error" and _is_wrapped(cfg, problem.line):
+        if join_wrapped and problem.severity == "error" and problem.line in wrapped:
             plan.warnings.append(
                 f"line {problem.line}: wrapped text joined onto its APPEND line (--join-wrapped)"
             )
@@ -63,10 +77,6 @@ def plan_import(text: str, *, join_wrapped: bool = False) -> ImportPlan:
         plan.warnings += [f"label {label.name!r}: {w}" for w in profile.options.warnings()]
         plan.profiles.append(profile)
     return plan
-
-
-def _is_wrapped(cfg: SyslinuxConfig, line: int) -> bool:
-    return any(line == n for lb in cfg.labels for n, _ in lb.wrapped)
 
 
 def _profile(label: Label, cfg: SyslinuxConfig, join_wrapped: bool) -> Profile | None:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from media.layout import media_base_url
-from provisioner.domain import Event, Node, utcnow
-from provisioner.errors import NotFound, Unauthorized, ValidationError
-from provisioner.lifecycle import apply_report, parse_report
+from provisioner.domain import Event, Node, parse_count, utcnow
+from provisioner.errors import NotFound, OutOfOrder, Unauthorized, ValidationError
+from provisioner.lifecycle import apply_report, check_order, parse_report
 from provisioner.manifest import Download, build_manifest
 from provisioner.service import Service
 
@@ -76,9 +76,12 @@ class AgentManifest:
 def slot_mib(node_options_value: str | None, default: int) -> int:
     if node_options_value is None:
         return default
-    if not node_options_value.isdigit() or not 16 <= int(node_options_value) <= 16 * 1024 * 1024:
-        raise ValidationError("options.slotsize", "must be a whole number of MiB (16 or more)")
-    return int(node_options_value)
+    try:
+        return parse_count("options.slotsize", node_options_value, 16, 16 * 1024 * 1024)
+    except ValidationError:
+        raise ValidationError(
+            "options.slotsize", "must be a whole number of MiB (16 or more)"
+        ) from None
 
 
 class Installer:
@@ -130,7 +133,19 @@ class Installer:
                 raise NotFound("node", node.mac)
             if current.build_token != token:
                 raise Unauthorized("the install window closed")
+            check_order(current, rep, window)
             return apply_report(current, rep, utcnow(), [*window, event])
 
-        updated, _ = self.store.change_node(node.mac, change, events=[event])
+        try:
+            updated, _ = self.store.change_node(node.mac, change, events=[event])
+        except OutOfOrder as exc:  # the node is as it was; the timeline says why
+            self.store.add_event(
+                Event(
+                    kind="agent.refused",
+                    message=exc.message,
+                    mac=node.mac,
+                    data={"step": rep.step, "reported": rep.status},
+                )
+            )
+            raise
         return updated

@@ -1,6 +1,10 @@
 """Node lifecycle: install windows, agent reports, boot-phase timings. Pure.
 
 States: ``new`` -> ``installing`` (first agent report) -> ``installed`` | ``failed``.
+Reports come in order: an install's (or wipe's) ``done ok`` is accepted only after
+``image ok`` (the image written) and then ``verify ok`` (its sha256 read back on
+the box) since the agent last booted (:data:`NEEDS`, :func:`check_order`); one out
+of order is refused and the node is left as it was.
 Actions ``install``, ``wipe`` and ``rollback`` are one-shot: when the agent
 reports success the node's next PXE boot is ``local``. A failed install also
 falls back to ``local`` (the previously active slot is untouched, so the box
@@ -22,7 +26,7 @@ from datetime import datetime, timedelta
 
 from provisioner.bootparams import Options, Word
 from provisioner.domain import AGENT_ACTIONS, Action, Event, Node, State
-from provisioner.errors import ValidationError
+from provisioner.errors import OutOfOrder, ValidationError
 
 #: boot phases in order; each lasts from its milestone to the next one reported
 PHASES = ("dhcp", "loader", "kernel", "agent", "image", "files")
@@ -53,6 +57,12 @@ STEPS = frozenset(
     }
 )
 STATUSES = frozenset({"running", "ok", "failed"})
+#: an ``ok`` report of these steps, for these actions, needs ``ok`` reports of the
+#: listed steps before it, in that order, since the agent's last ``boot`` report
+NEEDS: Mapping[str, tuple[str, ...]] = {"verify": ("image",), "done": ("image", "verify")}
+ORDERED_ACTIONS = frozenset({Action.INSTALL, Action.WIPE})
+#: steps whose ``ok`` ends the window (the rest are progress, like ``running``)
+FINAL_STEPS = frozenset({"done"})
 #: what each action makes the node's next PXE boot do (``node set --help``, the docs)
 ACTION_EFFECTS = {
     Action.INSTALL: "run the installer: a blank disk gets two system slots and a data "
@@ -145,15 +155,34 @@ def _slot_ref(reported: str | None) -> str | None:
     return reported.split()[0]
 
 
+def check_order(node: Node, report: AgentReport, events: Sequence[Event]) -> None:
+    """Refuse (:class:`OutOfOrder`, naming the step) an ``ok`` report that comes
+    before the ``ok`` reports :data:`NEEDS` says it follows; ``events`` is the
+    window's timeline. A failure may be reported at any step."""
+    needs = NEEDS.get(report.step, ())
+    if report.status != "ok" or node.action not in ORDERED_ACTIONS or not needs:
+        return
+    timeline = sorted(
+        (e for e in events if e.kind.startswith("agent.")), key=lambda e: (e.time, e.id or 0)
+    )
+    boots = [i for i, e in enumerate(timeline) if e.kind == "agent.boot"]
+    since_boot = timeline[boots[-1] :] if boots else timeline
+    ok_steps = iter(e.kind.removeprefix("agent.") for e in since_boot
+                    if e.data.get("status") == "ok")  # fmt: skip
+    for step in needs:
+        if step not in ok_steps:  # consumes: each needed step after the one before
+            raise OutOfOrder(
+                "step",
+                f"{report.step} ok before {step} ok: an install reports "
+                f"{' ok, '.join(needs)} ok, then {report.step}",
+            )
+
+
 def apply_report(
     node: Node, report: AgentReport, now: datetime, events: Sequence[Event] = ()
 ) -> Node:
     """The node after one agent report. ``events`` is the window's timeline (for
     the phase timings when the install finishes)."""
-    if report.status == "running":
-        if node.state is State.INSTALLING:
-            return node
-        return replace(node, state=State.INSTALLING, updated_at=now)
     if node.action is Action.RESCUE and report.status == "ok":
         return node  # the rescue shell runs; nothing changes until someone changes the action
     closed = replace(
@@ -161,6 +190,10 @@ def apply_report(
     )
     if report.status == "failed":
         return replace(closed, state=State.FAILED, action=Action.LOCAL)
+    if report.status == "running" or report.step not in FINAL_STEPS:  # progress
+        if node.state is State.INSTALLING:
+            return node
+        return replace(node, state=State.INSTALLING, updated_at=now)
     # ok: the final report of install / wipe / rollback
     f = report.fields
     done = replace(

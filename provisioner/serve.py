@@ -24,6 +24,32 @@ from provisioner.errors import StoreError
 
 log = logging.getLogger("provisioner")
 
+#: the gunicorn request a worker thread is answering (set by its pre_request hook)
+_current = threading.local()
+
+
+def _remember_request(worker: Any, req: Any) -> None:
+    _current.req = req
+
+
+def honour_connection_close(app: Any) -> Any:
+    """gunicorn drops an application's ``Connection`` header and decides keep-alive
+    itself, so after an early refusal (web/body.py) it would answer ``keep-alive``,
+    drain 64 KiB of the unread body, then close the socket under the client's next
+    request. When the app says ``Connection: close``, tell gunicorn to close."""
+
+    def wrapped(environ: dict[str, Any], start_response: Any) -> Any:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if any(k.lower() == "connection" and v.lower() == "close" for k, v in headers):
+                req = getattr(_current, "req", None)
+                if req is not None:
+                    req.must_close = True
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    return wrapped
+
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def __init__(self, settings: Settings, child: netboot.NetbootProcess | None) -> None:
@@ -45,6 +71,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             "keepalive": 5,
             "proc_name": "provisioner",
             "when_ready": self._when_ready,
+            "pre_request": _remember_request,
         }
         if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 24 writes one to $HOME
             options["control_socket_disable"] = True
@@ -69,7 +96,9 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         from provisioner.web import create_app
 
         daemons.configure_logging(self.settings)
-        return create_app(self.settings, open_store(self.settings, upgrade=False))
+        return honour_connection_close(
+            create_app(self.settings, open_store(self.settings, upgrade=False))
+        )
 
 
 def _created(notice: str) -> None:

@@ -444,15 +444,15 @@ class Service:
             ]
         if report.refused or dry_run:
             return report
-        todo = [p for p in plan.profiles if p.name in {*report.created, *report.replaced}]
+        changing = {*report.created, *report.replaced}
+        todo = [p for p in plan.profiles if p.name in changing]
         imported = Event(
             kind="profile.imported",
             message=f"imported {', '.join(sorted(p.name for p in todo))}",
         )
-        try:
-            for i, profile in enumerate(todo, start=1):  # the event with the last one
-                events = [imported] if i == len(todo) else []
-                self.store.change_profile(profile.name, _importing(profile), events)
+        try:  # one transaction: 100k labels are one commit, not 100k
+            if todo:
+                self.store.change_profiles([(p.name, _importing(p)) for p in todo], [imported])
         finally:
             self.view.invalidate()
         return report

@@ -83,6 +83,14 @@ class Store(Protocol):
         events: Sequence[Event] = (),
     ) -> tuple[Profile, bool]: ...
 
+    def change_profiles(
+        self,
+        changes: Sequence[tuple[str, Callable[[Profile | None], Profile]]],
+        events: Sequence[Event] = (),
+    ) -> list[tuple[Profile, bool]]:
+        """:meth:`change_profile` for many, in one transaction: all or none (an import)."""
+        ...
+
     def delete_profile(self, name: str, events: Sequence[Event] = ()) -> None: ...
 
     # -- releases -----------------------------------------------------------------

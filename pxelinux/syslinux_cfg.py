@@ -75,7 +75,7 @@ class Problem:
         return f"line {self.line}: {self.message}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Label:
     name: str
     line: int
@@ -101,9 +101,12 @@ class SyslinuxConfig:
     global_append: str | None = None
     labels: list[Label] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    #: name -> its first label; kept by :func:`parse_syslinux` (a lookup per LABEL
+    #: line must not walk every label before it: 100k labels parse in linear time)
+    by_name: dict[str, Label] = field(default_factory=dict, repr=False)
 
     def label(self, name: str) -> Label | None:
-        return next((lb for lb in self.labels if lb.name == name), None)
+        return self.by_name.get(name)
 
     @property
     def errors(self) -> list[Problem]:
@@ -143,9 +146,11 @@ def parse_syslinux(text: str) -> SyslinuxConfig:
                 cfg.problems.append(Problem(lineno, "LABEL without a name"))
                 current = None
                 continue
-            if cfg.label(rest):
-                cfg.problems.append(Problem(lineno, f"label {rest!r} is defined twice"))
             current = Label(name=rest, line=lineno)
+            if rest in cfg.by_name:
+                cfg.problems.append(Problem(lineno, f"label {rest!r} is defined twice"))
+            else:
+                cfg.by_name[rest] = current
             cfg.labels.append(current)
         elif keyword == "default":
             cfg.default = rest or None
@@ -162,7 +167,7 @@ def parse_syslinux(text: str) -> SyslinuxConfig:
         elif current is None:
             if keyword == "append":
                 cfg.global_append = rest
-            elif keyword in KERNEL_KEYWORDS | {"initrd", "localboot"}:
+            elif keyword in KERNEL_KEYWORDS or keyword in {"initrd", "localboot"}:
                 cfg.problems.append(
                     Problem(lineno, f"{keyword.upper()} outside a LABEL is ignored", "warning")
                 )

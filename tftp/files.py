@@ -9,8 +9,10 @@ Security rules:
   anywhere (Debian's ``ipxe.efi`` -> ``/boot/ipxe.efi``); glob-matched modules must
   resolve inside their directory;
 * files under ``<data_dir>/boot`` are resolved with ``os.path.realpath`` and must
-  lie inside it; :func:`open_file` checks the opened descriptor once more, so a
-  symlink swapped in between cannot leak a byte from outside.
+  lie inside it; :func:`open_file` opens them with :func:`provisioner.confine.open_inside`
+  (the one containment check of every served root: HTTP ``/boot``, ``/media``, TFTP),
+  which checks the opened descriptor once more, so a symlink swapped in between
+  cannot leak a byte from outside.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import stat
 from pathlib import Path
 
 from provisioner.bootnames import ARM64_DIR, BIOS_DIR, EFI64_DIR, LOADERS, TREE_DIRS, tree_names
+from provisioner.confine import is_inside, open_inside
 from tftp.routes import Denied, File, Lookup, Missing, Route, Tree, route
 
 Layout = tuple[tuple[str, str, tuple[str, ...]], ...]
@@ -55,10 +58,6 @@ def _is_regular(path: str) -> bool:
         return False
 
 
-def _contained(path: str, root: str) -> bool:
-    return path.startswith(root.rstrip("/") + "/")
-
-
 def find_loaders(layout: Layout) -> tuple[dict[str, str], list[str]]:
     """Resolve the allow-listed loader files of ``layout`` (first match wins)."""
     found: dict[str, str] = {}
@@ -77,7 +76,7 @@ def find_loaders(layout: Layout) -> tuple[dict[str, str], list[str]]:
                 if virtual in found:
                     continue
                 real = os.path.realpath(os.path.join(directory, name))
-                if not _is_regular(real) or (is_glob and not _contained(real, real_dir)):
+                if not _is_regular(real) or (is_glob and not is_inside(real, real_dir)):
                     if not is_glob:
                         missing.append(virtual)
                     continue
@@ -98,7 +97,7 @@ def build_tree(data_dir: Path | str, loaders_dir: str = "") -> Tree:
 
 def _data_file(tree: Tree, rel: str) -> File | None:
     real = os.path.realpath(os.path.join(tree.boot_root, rel))
-    if not _contained(real, tree.boot_root):
+    if not is_inside(real, tree.boot_root):
         return None
     return File(real, tree.boot_root) if _is_regular(real) else None
 
@@ -115,7 +114,7 @@ def resolve(tree: Tree, name: str) -> Route:
     # tell a symlink escape apart from a plain miss (logged, answered like a miss)
     checked = decided.name
     real = os.path.realpath(os.path.join(tree.boot_root, checked))
-    if not _contained(real, tree.boot_root) and os.path.lexists(
+    if not is_inside(real, tree.boot_root) and os.path.lexists(
         os.path.join(tree.boot_root, checked)
     ):
         return Denied("resolves outside the boot directory")
@@ -123,18 +122,17 @@ def resolve(tree: Tree, name: str) -> Route:
 
 
 def open_file(route: File) -> tuple[int, int]:
-    """Open ``route`` read-only: ``(fd, size)``. For data-dir files the opened
-    descriptor must still lie inside the root (a symlink swapped after
-    :func:`resolve` is caught here). Raises ``OSError``; the caller closes ``fd``."""
-    fd = os.open(route.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    """Open ``route`` read-only: ``(fd, size)``. Data-dir files must still lie
+    inside their root once opened (:func:`provisioner.confine.open_inside`: a
+    symlink swapped after :func:`resolve` is caught here). Raises ``OSError``;
+    the caller closes ``fd``."""
+    if route.root is not None:
+        return open_inside(route.path, route.root)
+    fd = os.open(route.path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise IsADirectoryError(route.path)
-        if route.root is not None:
-            real = os.readlink(f"/proc/self/fd/{fd}")
-            if not _contained(real, route.root):
-                raise PermissionError(f"{route.path} left {route.root}")
     except BaseException:
         os.close(fd)
         raise

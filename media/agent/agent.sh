@@ -319,8 +319,12 @@ do_install() {
     T_IMAGE=$(uptime_s)
     fetch "$IMAGE_URL" "$IMAGE_SIZE" "$slotdev" image
     sync
+    # the server takes "done" only after "image ok" and then "verify ok" (in that order)
+    report image ok "wrote $IMAGE_SIZE bytes to slot $TARGET" "slot=$TARGET" \
+        "bytes=$IMAGE_SIZE" "total=$IMAGE_SIZE"
     verify "$slotdev" "$IMAGE_SIZE" "$IMAGE_SHA256" \
         || fail verify "slot $TARGET does not read back as sha256 $IMAGE_SHA256"
+    report verify ok "slot $TARGET reads back as sha256 $IMAGE_SHA256" "slot=$TARGET"
     T_IMAGE_DONE=$(uptime_s)
 
     if [ "$NFILES" -gt 0 ]; then

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from ipaddress import IPv4Address
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
@@ -283,26 +283,81 @@ class SqlStore:
         events: Sequence[Event] = (),
     ) -> tuple[Profile, bool]:
         def run(s: Session) -> tuple[Profile, bool]:
-            row, refs, new = self._read_change(s, ProfileRow, name, self._profile, change)
-            if new.name != name:
-                raise ValidationError("name", "a profile's name cannot change")
-            release_id = self._release_id(s, new.release, "release")
-            self._require(s, BundleRow, new.bundle, "bundle", "bundle")
-            created = row is None
-            row = row or self._added(s, ProfileRow(name=name, created_at=new.created_at))
-            row.kernel = new.kernel
-            row.initrd = join_initrd(new.initrd)
-            row.options = new.options
-            row.ipappend = new.ipappend
-            row.release_id = release_id
-            row.bundle_name = new.bundle
-            row.description = new.description
-            row.updated_at = new.updated_at
-            s.flush()
+            result = self._change_profile(s, name, change)
             self._changed(s, events)
-            return self._profile(row, refs), created
+            return result
 
         return self._rmw(run, f"profile {name}")
+
+    def change_profiles(
+        self,
+        changes: Sequence[tuple[str, Callable[[Profile | None], Profile]]],
+        events: Sequence[Event] = (),
+    ) -> list[tuple[Profile, bool]]:
+        """One transaction, and a constant number of statements however many
+        profiles (an import of 100k labels): the table read once under lock,
+        new rows inserted in one executemany."""
+
+        def run(s: Session) -> list[tuple[Profile, bool]]:
+            rows = {r.name: r for r in s.scalars(self._locked(select(ProfileRow)))}
+            refs = self._release_refs(s)
+            release_ids = {ref: i for i, ref in refs.items()}
+            bundles = set(s.scalars(select(BundleRow.name)))
+            results: list[tuple[Profile, bool]] = []
+            inserts: dict[str, dict[str, Any]] = {}
+            for name, change in changes:
+                row = rows.get(name)
+                new = change(None if row is None else self._profile(row, refs))
+                if new.name != name:
+                    raise ValidationError("name", "a profile's name cannot change")
+                if new.release is not None and new.release not in release_ids:
+                    raise ValidationError("release", f"release {new.release!r} does not exist")
+                if new.bundle is not None and new.bundle not in bundles:
+                    raise ValidationError("bundle", f"bundle {new.bundle!r} does not exist")
+                values = {
+                    "kernel": new.kernel,
+                    "initrd": join_initrd(new.initrd),
+                    "options": new.options,
+                    "ipappend": new.ipappend,
+                    "release_id": release_ids.get(new.release) if new.release else None,
+                    "bundle_name": new.bundle,
+                    "description": new.description,
+                    "updated_at": new.updated_at,
+                }
+                if row is None:
+                    inserts[name] = {"name": name, "created_at": new.created_at, **values}
+                else:
+                    for key, value in values.items():
+                        setattr(row, key, value)
+                results.append((new, row is None))
+            if inserts:
+                s.execute(insert(ProfileRow), list(inserts.values()))
+            s.flush()
+            self._changed(s, events)
+            return results
+
+        return self._rmw(run, f"{len(changes)} profiles")
+
+    def _change_profile(
+        self, s: Session, name: str, change: Callable[[Profile | None], Profile]
+    ) -> tuple[Profile, bool]:
+        row, refs, new = self._read_change(s, ProfileRow, name, self._profile, change)
+        if new.name != name:
+            raise ValidationError("name", "a profile's name cannot change")
+        release_id = self._release_id(s, new.release, "release")
+        self._require(s, BundleRow, new.bundle, "bundle", "bundle")
+        created = row is None
+        row = row or self._added(s, ProfileRow(name=name, created_at=new.created_at))
+        row.kernel = new.kernel
+        row.initrd = join_initrd(new.initrd)
+        row.options = new.options
+        row.ipappend = new.ipappend
+        row.release_id = release_id
+        row.bundle_name = new.bundle
+        row.description = new.description
+        row.updated_at = new.updated_at
+        s.flush()
+        return self._profile(row, refs), created
 
     def delete_profile(self, name: str, events: Sequence[Event] = ()) -> None:
         with self._session(write=True) as s:

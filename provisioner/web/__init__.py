@@ -30,12 +30,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         instance_path=str(settings.data_dir.absolute()),
         static_folder=None,
     )
-    app.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024  # JSON and config files; media has its own
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION] = AppContext(settings, store, Service(store, settings))
 
-    from provisioner.web import agent, api, boot, errors, index
+    from provisioner.web import agent, api, body, boot, errors, index
 
+    body.init_app(app)  # body limits (JSON, config files; media has its own), early refusals
     errors.register(app)
     app.register_blueprint(index.bp)
     app.register_blueprint(api.bp)

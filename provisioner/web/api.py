@@ -8,7 +8,6 @@ The OpenAPI document (``/api/v1/openapi.json``) describes each route here;
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,11 +15,13 @@ from flask import Blueprint, Response, jsonify, request
 
 from provisioner.bootnames import config_name, config_path
 from provisioner.bootview import Catalog
-from provisioner.domain import Node, Role, parse_enum
+from provisioner.domain import Node, Role, parse_count, parse_enum
 from provisioner.errors import ValidationError
+from provisioner.importer import MAX_IMPORT_BYTES
 from provisioner.preflight import Problem, rack
 from provisioner.views import event_view, node_view, profile_view, token_view
 from provisioner.web.auth import require_token
+from provisioner.web.body import json_object, read_body
 from provisioner.web.boot import server_url as boot_server_url
 from provisioner.web.context import ctx
 from provisioner.web.openapi import openapi_document
@@ -30,16 +31,7 @@ bp.before_request(require_token)
 
 
 def _body() -> dict[str, Any]:
-    raw = request.get_data(cache=False)
-    if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationError("body", f"not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise ValidationError("body", "must be a JSON object")
-    return data
+    return json_object()
 
 
 def _created(view: dict[str, Any], created: bool) -> tuple[Response, int]:
@@ -48,11 +40,7 @@ def _created(view: dict[str, Any], created: bool) -> tuple[Response, int]:
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ValidationError(name, f"must be an integer from {low} to {high}")
-    return int(raw)
+    return default if raw is None else parse_count(name, raw, low, high)
 
 
 def _node_view(
@@ -170,7 +158,7 @@ def delete_profile(name: str) -> tuple[str, int]:
 def import_syslinux() -> tuple[Response, int]:
     """Body: the syslinux.cfg text. ``?replace=1``, ``?join_wrapped=1``, ``?dry_run=1``."""
     try:
-        text = request.get_data(cache=False).decode("utf-8")
+        text = read_body(MAX_IMPORT_BYTES).decode("utf-8")
     except UnicodeDecodeError:
         raise ValidationError("body", "the file must be UTF-8 text") from None
     flags = {k: _flag(k) for k in ("replace", "join_wrapped", "dry_run")}
@@ -211,14 +199,14 @@ def import_syslinux() -> tuple[Response, int]:
 
 
 # -- events and tokens -----------------------------------------------------------------------------
+#: event ids are an INTEGER column: 32 bits on PostgreSQL (SQLite's are 64)
+EVENT_ID_MAX = 2**31 - 1
+
+
 def _cursor(name: str) -> int | None:
     """``?before=ID`` (older pages) or ``?after=ID`` (what came since: a follower)."""
     raw = request.args.get(name)
-    if raw is None:
-        return None
-    if not raw.isdigit() or len(raw) > 18:
-        raise ValidationError(name, "must be an event id")
-    return int(raw)
+    return None if raw is None else parse_count(name, raw, 0, EVENT_ID_MAX)
 
 
 @bp.get("/events")

@@ -33,6 +33,7 @@ from werkzeug.wsgi import FileWrapper
 from media.layout import DIGEST_DIR_RE
 from media.ranges import Plan, Validators, evaluate, multipart_layout
 from media.storage import MediaDirs
+from provisioner.confine import open_inside, resolves_inside
 from provisioner.errors import ValidationError
 from provisioner.web.context import ctx
 from provisioner.web.errors import error_response
@@ -84,20 +85,29 @@ def bundle_file(bundle: str, digest: str, filename: str) -> Response:
 
 
 def _serve(relpath: str) -> Response:
+    """Send a file under ``media/images`` or ``media/bundles``, only if its resolved
+    path (symlinks, file or directory, followed) stays inside that directory."""
     settings = ctx().settings
+    dirs = MediaDirs(settings.data_dir)
     try:
-        path = MediaDirs(settings.data_dir).path(relpath)
+        path = dirs.path(relpath)
     except ValidationError:
         abort(404)
+    root = dirs.root / relpath.split("/", 1)[0]
     if settings.accel_redirect:
-        if not path.is_file():
+        if not path.is_file() or not resolves_inside(path, root):
             abort(404)
         target = settings.accel_redirect.rstrip("/") + "/" + quote(relpath, safe="/+")
         return Response(b"", headers={"X-Accel-Redirect": target}, content_type=CONTENT_TYPE)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        fd, _ = open_inside(path, root)
     except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+        if isinstance(exc, PermissionError) or exc.errno in (
+            errno.ENOENT,
+            errno.ENOTDIR,
+            errno.ELOOP,
+            errno.EISDIR,
+        ):
             abort(404)
         raise
     try:

@@ -20,12 +20,13 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from media.errors import IncompleteBody, LengthRequired, OffsetMismatch
 from media.layout import media_base_url, media_url, release_relpath
 from media.uploads import Session
-from provisioner.domain import Release, parse_release_ref
+from provisioner.domain import Release, parse_count, parse_release_ref
 from provisioner.errors import ValidationError
 from provisioner.media_library import MediaLibrary, Stored
 from provisioner.views import bundle_upload_view, bundle_view, release_view
 from provisioner.web.api import _body as json_body
 from provisioner.web.auth import require_token
+from provisioner.web.body import mark_read
 from provisioner.web.context import ctx
 from provisioner.web.errors import domain_error_response
 
@@ -82,6 +83,7 @@ def _upload_body() -> Iterator[tuple[BinaryIO, int | None]]:
     old = sock.gettimeout() if sock is not None else None
     if sock is not None:
         sock.settimeout(IDLE_TIMEOUT)
+    mark_read()  # read here, straight from wsgi.input: nothing to drain after a refusal
     try:
         yield env["wsgi.input"], length
     finally:
@@ -250,10 +252,11 @@ def put_upload(upload_id: str) -> tuple[Response, int]:
             "Content-Range", f"{header!r}: expected 'bytes START-END/SIZE' or 'bytes */SIZE'"
         )
     first, last, total = m.groups()
-    if total != "*" and int(total) != session.size:
+    if total != "*" and parse_count("Content-Range", total) != session.size:
         raise ValidationError("Content-Range", f"the upload's size is {session.size}, not {total}")
     if first is not None:
-        start, length = int(first), int(last) - int(first) + 1
+        start = parse_count("Content-Range", first)
+        length = parse_count("Content-Range", last) - start + 1
         if length <= 0:
             raise ValidationError("Content-Range", "END is before START")
         if request.content_length is not None and request.content_length != length:

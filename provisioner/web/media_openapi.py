@@ -46,6 +46,9 @@ def _download(summary: str, params: list[dict[str, Any]]) -> dict[str, Any]:
                 "404": {"description": "No such file"},
                 "412": {"description": "If-Match / If-Unmodified-Since failed"},
                 "416": {"description": "No requested range inside the file"},
+                "422": json(
+                    ref("Error"), "A Range position longer than 19 digits (`field`: Range)"
+                ),
             },
         },
     }
@@ -71,12 +74,13 @@ def media_paths() -> dict[str, Any]:
             "parameters": [path_param("ref", "NAME:VERSION")],
             "get": {
                 "summary": "One release image",
-                "responses": {"200": json(ref("Release")), **MISSING, **ERRORS},
+                "responses": {"200": json(ref("Release")), **BAD, **MISSING, **ERRORS},
             },
             "delete": {
                 "summary": "Delete a release no node or profile uses, and its file",
                 "responses": {
                     "204": {"description": "Deleted"},
+                    **BAD,
                     **MISSING,
                     **CONFLICT,
                     **ERRORS,
@@ -155,6 +159,7 @@ def media_paths() -> dict[str, Any]:
                 "summary": "What the box must fetch (URLs, sizes, sha256) and its options",
                 "responses": {
                     "200": json(ref("Manifest")),
+                    **BAD,
                     **MISSING,
                     "409": json(ref("Error"), "Its bundle names a file nobody uploaded"),
                     **ERRORS,

@@ -13,6 +13,7 @@ from provisioner.web.openapi_parts import (
     MISSING,
     OPTIONS_IN,
     STR_OR_NULL,
+    TOO_LARGE,
     crud,
     json,
     list_of,
@@ -189,7 +190,7 @@ def openapi_document() -> dict[str, Any]:
             "parameters": [path_param("mac", "MAC")],
             "get": {
                 "summary": "The pxelinux file and iPXE script this node is served",
-                "responses": {"200": json({"type": "object"}), **MISSING, **ERRORS},
+                "responses": {"200": json({"type": "object"}), **BAD, **MISSING, **ERRORS},
             },
         },
         "/api/v1/nodes/{mac}/events": {
@@ -199,6 +200,7 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": EVENT_PAGES,
                 "responses": {
                     "200": json({"type": "array", "items": ref("Event")}),
+                    **BAD,
                     **MISSING,
                     **ERRORS,
                 },
@@ -216,14 +218,24 @@ def openapi_document() -> dict[str, Any]:
                     for n in ("replace", "join_wrapped", "dry_run")
                 ],
                 "requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}}},
-                "responses": {"200": json({"type": "object"}), **BAD, **CONFLICT, **ERRORS},
+                "responses": {
+                    "200": json({"type": "object"}),
+                    **BAD,
+                    **CONFLICT,
+                    **TOO_LARGE,
+                    **ERRORS,
+                },
             }
         },
         "/api/v1/events": {
             "get": {
                 "summary": "All events, newest first",
                 "parameters": EVENT_PAGES,
-                "responses": {"200": json({"type": "array", "items": ref("Event")}), **ERRORS},
+                "responses": {
+                    "200": json({"type": "array", "items": ref("Event")}),
+                    **BAD,
+                    **ERRORS,
+                },
             }
         },
         "/api/v1/tokens": {
@@ -246,7 +258,7 @@ def openapi_document() -> dict[str, Any]:
                         }
                     }
                 },
-                "responses": {"201": json(ref("Token")), **BAD, **ERRORS},
+                "responses": {"201": json(ref("Token")), **BAD, **TOO_LARGE, **ERRORS},
             },
         },
         "/api/v1/tokens/{token_id}": {
@@ -362,7 +374,13 @@ def _agent_paths() -> dict[str, Any]:
                         }
                     }
                 },
-                "responses": {"200": text, **BAD, "401": {"description": "No open window"}},
+                "responses": {
+                    "200": text,
+                    **BAD,
+                    "401": {"description": "No open window"},
+                    "409": json(ref("Error"), "A step reported out of order (`error.field`: step)"),
+                    **TOO_LARGE,
+                },
             }
         },
     }

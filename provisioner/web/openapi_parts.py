@@ -28,6 +28,9 @@ ERRORS = {
 BAD = {"422": json(ref("Error"), "Invalid input; `error.field` names the field")}
 MISSING = {"404": json(ref("Error"), "Not found")}
 CONFLICT = {"409": json(ref("Error"), "Conflicts with what is stored")}
+TOO_LARGE = {
+    "413": json(ref("Error"), "Body over its limit (JSON 1 MiB, syslinux.cfg 16 MiB), chunked too")
+}
 
 
 def param(where: str, name: str, description: str, required: bool) -> dict[str, Any]:
@@ -55,7 +58,7 @@ def crud(kind: str, key: str, key_doc: str, schema: str, input_schema: str) -> d
         "parameters": params,
         "get": {
             "summary": f"One {kind}",
-            "responses": {"200": json(ref(schema)), **MISSING, **ERRORS},
+            "responses": {"200": json(ref(schema)), **BAD, **MISSING, **ERRORS},
         },
         "put": {
             "summary": f"Create or replace a {kind} (absent fields reset)",
@@ -65,17 +68,31 @@ def crud(kind: str, key: str, key_doc: str, schema: str, input_schema: str) -> d
                 "201": json(ref(schema), "Created"),
                 **BAD,
                 **CONFLICT,
+                **TOO_LARGE,
                 **ERRORS,
             },
         },
         "patch": {
             "summary": f"Change some fields of a {kind}",
             "requestBody": body,
-            "responses": {"200": json(ref(schema)), **BAD, **MISSING, **CONFLICT, **ERRORS},
+            "responses": {
+                "200": json(ref(schema)),
+                **BAD,
+                **MISSING,
+                **CONFLICT,
+                **TOO_LARGE,
+                **ERRORS,
+            },
         },
         "delete": {
             "summary": f"Delete a {kind}",
-            "responses": {"204": {"description": "Deleted"}, **MISSING, **CONFLICT, **ERRORS},
+            "responses": {
+                "204": {"description": "Deleted"},
+                **BAD,
+                **MISSING,
+                **CONFLICT,
+                **ERRORS,
+            },
         },
     }
 

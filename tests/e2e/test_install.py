@@ -99,10 +99,12 @@ def test_bios_pxelinux_fresh_install_with_a_bundled_instance(il: InstallerLab) -
         "boot.kernel",
         "agent.boot",
         "agent.image",
+        "agent.verify",  # done is taken only after image ok, verify ok (lifecycle.NEEDS)
         "agent.files",
         "agent.done",
     ):
         assert step in kinds, il.why(vm)
+    assert "agent.refused" not in kinds, il.why(vm)
     node = il.node_state(vm)
     assert set(node.phases) >= {"dhcp", "loader", "kernel", "agent", "image"}, node.phases
     assert node.install_seconds is not None
@@ -295,7 +297,7 @@ def test_a_disk_that_is_not_ours_is_never_formatted_without_wipe(il: InstallerLa
         f.seek(1024 * 1024)
         assert f.read(21) == b"precious foreign data"
 
-    il.cli("node", "set", vm.mac, "--action", "wipe")
+    il.cli("node", "set", vm.mac, "--action", "wipe", "--yes")
     il.boot([vm])
     _assert_fresh_install(il, 0)
 

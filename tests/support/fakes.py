@@ -149,6 +149,26 @@ class MemoryStore:
             self._events_and_stamp(events)
             return new, old is None
 
+    def change_profiles(
+        self,
+        changes: Sequence[tuple[str, Callable[[Profile | None], Profile]]],
+        events: Sequence[Event] = (),
+    ) -> list[tuple[Profile, bool]]:
+        with self._lock:  # all or none: check every change before storing one
+            staged: dict[str, Profile] = {}
+            results = []
+            for name, change in changes:
+                old = staged.get(name, self._profiles.get(name))
+                new = change(old)
+                if new.name != name:
+                    raise ValidationError("name", "a profile's name cannot change")
+                self._check_refs(new.release, new.bundle)
+                staged[name] = new
+                results.append((new, old is None))
+            self._profiles.update(staged)
+            self._events_and_stamp(events)
+            return results
+
     def delete_profile(self, name: str, events: Sequence[Event] = ()) -> None:
         with self._lock:
             if name not in self._profiles:

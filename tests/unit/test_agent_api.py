@@ -77,6 +77,9 @@ def test_a_successful_install_closes_the_window_and_boots_local_next(
     assert _post(client, token, step="boot", status="running", message="up").status_code == 200
     assert admin.get(f"/api/v1/nodes/{MAC}").get_json()["state"] == "installing"
     _post(client, token, step="image", status="running", message="writing")
+    assert _post(client, token, step="image", status="ok", bytes="1234").status_code == 200
+    assert _post(client, token, step="verify", status="ok").status_code == 200
+    assert admin.get(f"/api/v1/nodes/{MAC}").get_json()["state"] == "installing"
     done = _post(
         client,
         token,
@@ -106,7 +109,69 @@ def test_a_successful_install_closes_the_window_and_boots_local_next(
     assert "LOCALBOOT 0" in text
     assert "token." not in text
     kinds = [e["kind"] for e in admin.get(f"/api/v1/nodes/{MAC}/events").get_json()]
-    assert kinds[:3] == ["agent.done", "agent.image", "agent.boot"]
+    assert kinds[:5] == ["agent.done", "agent.verify", "agent.image", "agent.image", "agent.boot"]
+
+
+def _node_state(admin: Api) -> tuple[str, str, str | None]:
+    node = admin.get(f"/api/v1/nodes/{MAC}").get_json()
+    return node["state"], node["action"], node["active_slot"]
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        [],  # done at once, with nothing but the token from the boot file
+        [("image", "running")],  # writing, not yet written
+        [("image", "ok")],  # written, never verified
+        [("image", "ok"), ("boot", "running")],  # written before the agent booted again
+    ],
+)
+def test_an_out_of_order_done_is_refused_recorded_and_leaves_the_node_as_it_was(
+    client: FlaskClient, admin: Api, installing: None, before: list[tuple[str, str]]
+) -> None:
+    token = _token(client)
+    _post(client, token, step="boot", status="running")
+    for step, status in before:
+        assert _post(client, token, step=step, status=status).status_code == 200
+    was = _node_state(admin)
+    resp = _post(client, token, step="done", status="ok", result="ok", mode="fresh", active="A")
+    assert resp.status_code == 409
+    error = resp.get_json()["error"]
+    assert (error["code"], error["field"]) == ("out_of_order", "step")
+    assert "done ok before" in error["message"]
+    assert _node_state(admin) == was == ("installing", "install", None)
+    last = admin.get(f"/api/v1/nodes/{MAC}/events").get_json()[0]
+    assert (last["kind"], last["data"]) == ("agent.refused", {"step": "done", "reported": "ok"})
+    # the window is still open: the real agent's reports in order still finish the install
+    for step in ("image", "verify", "done"):
+        assert _post(client, token, step=step, status="ok").status_code == 200
+    assert _node_state(admin)[:2] == ("installed", "local")
+
+
+def test_a_verify_before_the_image_was_written_is_refused(
+    client: FlaskClient, admin: Api, installing: None
+) -> None:
+    token = _token(client)
+    resp = _post(client, token, step="verify", status="ok")
+    assert resp.status_code == 409
+    assert "verify ok before image ok" in resp.get_json()["error"]["message"]
+
+
+def test_a_failure_may_be_reported_at_any_step(
+    client: FlaskClient, admin: Api, installing: None
+) -> None:
+    token = _token(client)
+    assert _post(client, token, step="done", status="failed", result="failed").status_code == 200
+    assert _node_state(admin)[:2] == ("failed", "local")
+
+
+def test_a_rollback_is_done_without_an_image(
+    client: FlaskClient, admin: Api, installing: None
+) -> None:
+    admin.patch(f"/api/v1/nodes/{MAC}", json={"action": "rollback"})
+    token = _token(client)
+    assert _post(client, token, step="done", status="ok", active="B").status_code == 200
+    assert _node_state(admin) == ("installed", "local", "B")
 
 
 def test_a_failed_install_is_recorded_with_its_step_and_falls_back_to_local(

@@ -48,13 +48,16 @@ def _report(service: Service, **form: str) -> None:
 
 
 def _install(service: Service, *, fail: bool = False) -> None:
-    """One agent run as the agent reports it: boot, image, then done (or a failure)."""
+    """One agent run as the agent reports it: boot, image written and verified, then
+    done (or a failure)."""
     service.put_node(MAC, {"release": "avbox:2.0", "action": "install", "hostname": "avbox251"})
     _report(service, step="boot", status="running", message="agent up")
     if fail:
         _report(service, step="disk", status="failed", message="not a provisioner install")
         return
     _report(service, step="image", status="running", message="writing slot A (fresh)")
+    _report(service, step="image", status="ok", message="written")
+    _report(service, step="verify", status="ok", message="sha256 checked")
     _report(service, step="done", status="ok", message="installed", mode="fresh", active="A",
             slot_a="avbox:2.0 abc 4096 1700000000")  # fmt: skip
 
@@ -64,7 +67,9 @@ def test_node_events_prints_the_timeline_newest_last(run: Run, service: Service)
     _install(service)
     lines = run("node", "events", MAC).output.splitlines()
     kinds = [line.split()[2] for line in lines]
-    assert kinds == ["node.created", "agent.boot", "agent.image", "agent.done"]
+    assert kinds == [
+        "node.created", "agent.boot", "agent.image", "agent.image", "agent.verify", "agent.done"
+    ]  # fmt: skip
     assert lines[-1].endswith("  agent.done      installed")
     as_json = [json.loads(x) for x in run("node", "events", MAC, "--json").output.splitlines()]
     assert [e["kind"] for e in as_json] == kinds
@@ -102,6 +107,8 @@ def test_follow_prints_events_as_they_come_and_ends_with_the_install_window(
     time.sleep(0.3)
     assert thread.is_alive()  # the window is open: it waits for more
     _report(service, step="boot", status="running", message="agent up")
+    _report(service, step="image", status="ok", message="written")
+    _report(service, step="verify", status="ok", message="sha256 checked")
     _report(service, step="done", status="ok", message="installed", mode="fresh", active="A")
     thread.join(30)
     assert not thread.is_alive()
@@ -110,6 +117,8 @@ def test_follow_prints_events_as_they_come_and_ends_with_the_install_window(
     assert [line.split()[2] for line in result.output.splitlines()] == [
         "node.created",
         "agent.boot",
+        "agent.image",
+        "agent.verify",
         "agent.done",
     ]
 

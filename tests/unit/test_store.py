@@ -224,3 +224,22 @@ def test_an_unreachable_database_gives_a_clear_error() -> None:
     with pytest.raises(StoreError, match="database unavailable"):
         store.list_nodes()
     store.close()
+
+
+def test_changing_many_profiles_is_all_or_none_in_one_transaction(store: SqlStore) -> None:
+    store.change_profile("kept", lambda _: Profile(name="kept", description="old"))
+    store.add_release(Release("avbox", "2.0", "avbox-2.0.squashfs", 1, "ab" * 32))
+    good = [(f"p{i}", lambda _, i=i: Profile(name=f"p{i}", release="avbox:2.0")) for i in range(3)]
+    bad = ("p9", lambda _: Profile(name="p9", release="avbox:9.9"))
+    with pytest.raises(ValidationError, match=r"avbox:9\.9"):
+        store.change_profiles([*good, bad])
+    assert [p.name for p in store.list_profiles()] == ["kept"]
+    update = ("kept", lambda old: replace(old, description="new"))
+    results = store.change_profiles([*good, update], [Event("profile.imported", "p0-p2")])
+    assert [(p.name, created) for p, created in results] == [
+        ("p0", True), ("p1", True), ("p2", True), ("kept", False)
+    ]  # fmt: skip
+    stored = {p.name: p for p in store.list_profiles()}
+    assert stored["kept"].description == "new"
+    assert stored["p1"].release == "avbox:2.0"
+    assert store.list_events(None, 1)[0].kind == "profile.imported"
