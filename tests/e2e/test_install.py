@@ -266,7 +266,7 @@ def test_a_node_with_only_a_release_installs_its_phases_stream_and_it_boots_loca
     # which goes on to the disk; no agent runs
     vm.boot(120)
     deadline = time.monotonic() + 110
-    while "Booting from Hard Disk" not in vm.console(200) and time.monotonic() < deadline:
+    while "Booting from Hard Disk..." not in vm.console(200) and time.monotonic() < deadline:
         time.sleep(0.5)  # (a disk with no boot loader of its own then just sits there)
     vm.kill()
     console = vm.console(200)

@@ -61,7 +61,7 @@ def test_parse_count_accepts_the_bounds() -> None:
 def test_out_of_range_and_foreign_digits_in_queries_are_422_naming_them(
     admin: Api, query: str, field: str
 ) -> None:
-    admin.put(f"/api/v1/nodes/{MAC}", json={})
+    admin.put(f"/api/v1/nodes/{MAC}", json={"action": "local"})
     for path in ("/api/v1/events", f"/api/v1/nodes/{MAC}/events"):
         resp = admin.get(f"{path}?{query}")
         assert resp.status_code == 422, resp.get_json()
