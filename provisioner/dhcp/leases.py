@@ -11,6 +11,13 @@ Invariants (the tests check them):
 * no conflict detection by ping: a ping per address is serial work (dnsmasq's
   3 s ping made 3 of 8 VMs in the lab miss their OFFER). A client that finds
   its address in use says so with DHCPDECLINE, and the address is set aside.
+
+Any client may send DHCP, so what the table keeps is bounded by the addresses
+it hands out (pool and reservations), never by the MACs it hears: leases,
+offers and declines are keyed by address (the policy declines only addresses
+that are ours), a MAC has an entry only while it holds an address, and the
+queue of offers is compacted to the offers still held when it grows past
+twice their number.
 """
 
 from __future__ import annotations
@@ -22,6 +29,9 @@ from ipaddress import IPv4Address
 
 from provisioner.bootparams import Options
 from provisioner.domain import Lease
+
+#: entries the offer queue may have beyond twice the offers held before it is compacted
+HOLD_QUEUE_SLACK = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +172,7 @@ class LeaseTable:
         self._hold_of: dict[str, int] = {}
         #: (until, ip) in the order offers were made: expiry without a full scan
         self._hold_queue: deque[tuple[float, int]] = deque()
-        self._declined: dict[int, float] = {}
+        self._declined: dict[int, float] = {}  # only addresses that are ours (the policy checks)
         self._changes: dict[int, Lease | None] = {}
         for lease in leases:
             self._by_ip[int(lease.ip)] = lease
@@ -250,10 +260,13 @@ class LeaseTable:
             case Hold(mac, ip, until, cursor):
                 old = self._hold_of.get(mac)
                 if old is not None and old != ip:
-                    self._holds.pop(old, None)
+                    self._unhold(old)
+                self._unhold(ip)  # an offer to another MAC that ran out, not yet expired
                 self._holds[ip] = (mac, until)
                 self._hold_of[mac] = ip
                 self._hold_queue.append((until, ip))
+                if len(self._hold_queue) > 2 * len(self._holds) + HOLD_QUEUE_SLACK:
+                    self._compact_holds()
                 if cursor is not None:
                     self._cursor = cursor
             case Bind(lease):
@@ -287,10 +300,22 @@ class LeaseTable:
         self._by_ip[ip] = lease
         self._by_mac[mac] = ip
         self._changes[ip] = lease
-        hold = self._hold_of.pop(mac, None)
+        hold = self._hold_of.get(mac)
         if hold is not None:
-            self._holds.pop(hold, None)
-        self._holds.pop(ip, None)
+            self._unhold(hold)
+        self._unhold(ip)
+
+    def _unhold(self, ip: int) -> None:
+        """Drop the offer of ``ip``, and its MAC's pointer to it."""
+        hold = self._holds.pop(ip, None)
+        if hold is not None and self._hold_of.get(hold[0]) == ip:
+            del self._hold_of[hold[0]]
+
+    def _compact_holds(self) -> None:
+        """The queue again holds only the offers still held (renewed offers leave
+        entries behind): its length stays within twice the offers, themselves at
+        most one per address."""
+        self._hold_queue = deque(sorted((until, ip) for ip, (_, until) in self._holds.items()))
 
     def _drop(self, ip: int) -> None:
         lease = self._by_ip.pop(ip, None)
@@ -318,9 +343,9 @@ class LeaseTable:
         self.forget_offer(mac)
 
     def forget_offer(self, mac: str) -> None:
-        ip = self._hold_of.pop(mac, None)
+        ip = self._hold_of.get(mac)
         if ip is not None:
-            self._holds.pop(ip, None)
+            self._unhold(ip)
 
     def expire_holds(self, now: float) -> int:
         """Drop offers nobody requested and declines that are over; returns how many."""
@@ -329,9 +354,7 @@ class LeaseTable:
             until, ip = queue.popleft()
             hold = self._holds.get(ip)
             if hold is not None and hold[1] == until:  # not renewed or taken since
-                del self._holds[ip]
-                if self._hold_of.get(hold[0]) == ip:
-                    del self._hold_of[hold[0]]
+                self._unhold(ip)
                 stale += 1
         for ip in [ip for ip, until in self._declined.items() if until <= now]:
             del self._declined[ip]

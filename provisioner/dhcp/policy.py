@@ -153,13 +153,17 @@ class _Exchange:
         if kind == REQUEST:
             return self.request()
         if kind == MessageType.DECLINE:
-            if req.server_id == cfg.server_ip and req.requested_ip is not None:
+            if req.server_id != cfg.server_ip or req.requested_ip is None:
+                return Result(why="DECLINE for another server")
+            if table.ours(int(req.requested_ip), self.state.snap):
                 return Result(
                     why=f"{mac} declined {req.requested_ip}: set aside",
                     warn=True,
                     change=Decline(int(req.requested_ip), mac, self.now + cfg.lease_time),
                 )
-            return Result(why="DECLINE for another server")
+            # the table keeps declines only for addresses it hands out: a client
+            # cannot make it remember arbitrary ones
+            return Result(why=f"{mac} declined {req.requested_ip}, not an address of ours")
         if kind == MessageType.RELEASE:
             return Result(why=f"{mac} released {req.ciaddr}", change=Release(int(req.ciaddr), mac))
         if kind == MessageType.INFORM:

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from provisioner.bootparams import Options
+from provisioner.dhcp import leases
 from provisioner.dhcp.leases import LeaseTable, NodeNet, Snapshot, node_net
 
 FIRST = int(IPv4Address("192.0.2.100"))
@@ -139,3 +140,39 @@ def test_no_address_is_ever_bound_to_two_macs(
             for other in MACS:
                 if other != owner:
                     assert not table.assignable(ip_, other, snap, now)
+
+
+def _random_macs(count: int) -> list[str]:
+    return [f"02:00:{n >> 24 & 255:02x}:{n >> 16 & 255:02x}:{n >> 8 & 255:02x}:{n & 255:02x}"
+            for n in range(count)]  # fmt: skip
+
+
+def test_offers_to_any_number_of_macs_keep_at_most_one_entry_per_pool_address() -> None:
+    # offers run out between housekeeping rounds and go to the next MAC: each MAC's
+    # pointer to its old offer goes with it, and the queue is compacted
+    table, size = LeaseTable(POOL), 6
+    for n, mac in enumerate(_random_macs(5000)):
+        table.offer(mac, Snapshot(), None, float(n), 1.0)
+    assert len(table._holds) <= size
+    assert len(table._hold_of) <= size
+    assert len(table._hold_queue) <= 2 * size + leases.HOLD_QUEUE_SLACK
+
+
+def test_an_offer_renewed_many_times_keeps_the_queue_bounded() -> None:
+    table = LeaseTable(POOL)
+    for n in range(5000):
+        table.offer(MACS[0], Snapshot(), None, float(n) / 1000, 60.0)
+    assert len(table._hold_queue) <= 2 + leases.HOLD_QUEUE_SLACK
+    assert table.expire_holds(100.0) == 1
+    assert not table._holds
+    assert not table._hold_of
+
+
+def test_an_old_pointer_never_takes_another_macs_offer() -> None:
+    table = LeaseTable((POOL[0], POOL[0]))
+    table.offer(MACS[0], Snapshot(), None, 0.0, 1.0)
+    assert table.offer(MACS[1], Snapshot(), None, 2.0, 60.0) == FIRST  # MACS[0]'s ran out
+    table.offer(MACS[0], Snapshot(), None, 3.0, 60.0)  # nothing free for it
+    table.forget_offer(MACS[0])
+    assert table._holds == {FIRST: (MACS[1], 62.0)}
+    assert table._hold_of == {MACS[1]: FIRST}

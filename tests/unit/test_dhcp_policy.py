@@ -429,3 +429,12 @@ def test_deciding_changes_nothing_until_the_change_is_applied() -> None:
     st.table.apply(ack.change)
     [lease] = st.table.leases()
     assert (lease.mac, lease.ip) == (MAC, offer.reply.packet.yiaddr)
+
+
+def test_a_decline_of_an_address_not_ours_is_not_remembered() -> None:
+    st = state(config("full"))
+    for n in range(300):
+        elsewhere = IPv4Address("10.0.0.0") + n
+        decline = {Opt.REQUESTED_IP: elsewhere.packed, Opt.SERVER_ID: SERVER.packed}
+        assert "not an address of ours" in silent(request(MessageType.DECLINE, options=decline), st)
+    assert st.table._declined == {}
