@@ -440,7 +440,8 @@ def version(cmd: list[str]) -> str:
     return ""
 
 
-def machine() -> dict[str, Any]:
+def host() -> dict[str, Any]:
+    """The machine a benchmark ran on: CPUs, model, kernel, Python, load average."""
     cpu = ""
     with contextlib.suppress(OSError):
         cpu = next(
@@ -451,17 +452,23 @@ def machine() -> dict[str, Any]:
             ),
             "",
         )
-    import gunicorn
-
     return {
         "cpus": os.cpu_count(),
         "cpu_model": cpu,
         "kernel": platform.release(),
         "python": platform.python_version(),
+        "loadavg_start": loadavg(),
+    }
+
+
+def machine() -> dict[str, Any]:
+    import gunicorn
+
+    return {
+        **host(),
         "gunicorn": gunicorn.__version__,
         "nginx": version([NGINX, "-v"]),
         "wrk": version([WRK, "-v"]),
-        "loadavg_start": loadavg(),
     }
 
 

@@ -31,8 +31,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import platform
 import re
 import statistics
 import sys
@@ -43,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bootcfg_bench import git_state, loadavg, mac_of, populate, settings_for
+from benchmarks.bootcfg_bench import git_state, host, loadavg, mac_of, populate, settings_for
 from tests.support.pg import start_private_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,26 +104,6 @@ def measure(settings: Any, rounds: int, nodes: int) -> dict[str, Any]:
     }
 
 
-def machine() -> dict[str, Any]:
-    cpu = ""
-    with contextlib.suppress(OSError):
-        cpu = next(
-            (
-                x.split(":", 1)[1].strip()
-                for x in Path("/proc/cpuinfo").read_text().splitlines()
-                if x.startswith("model name")
-            ),
-            "",
-        )
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": cpu,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "loadavg_start": loadavg(),
-    }
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--label", default="latest", help="benchmarks/results/preflight-LABEL.json")
@@ -139,7 +117,7 @@ def main() -> None:
         "label": args.label,
         "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "git": git_state(),
-        "machine": machine(),
+        "machine": host(),
         "params": vars(args),
     }
     results: dict[str, Any] = {}
