@@ -21,14 +21,16 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
 
+from provisioner.cli import main
 from provisioner.config import Settings, load_settings
 from provisioner.db import migrate
 from provisioner.db.sqlstore import SqlStore
@@ -98,6 +100,28 @@ def db_url(
     postgres.create_database(name, template=pg_template)
     yield postgres.url_for(name)
     postgres.drop_database(name)
+
+
+#: the CLI on a test's data directory and database (:func:`run`)
+Run = Callable[..., Result]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """The test's data directory (the one :func:`settings` names)."""
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def run(data_dir: Path, db_url: str) -> Run:
+    """``run("node", "show", MAC, SOME_ENV="x")``: the CLI in-process on this test's
+    data directory and database; keyword arguments are more environment."""
+    env = {"PROVISIONER_DATA_DIR": str(data_dir), "PROVISIONER_DATABASE_URL": db_url}
+
+    def invoke(*args: str, **extra_env: str) -> Result:
+        return CliRunner().invoke(main, list(args), env={**env, **extra_env})
+
+    return invoke
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,29 +19,13 @@ from provisioner.cli import main
 from provisioner.config import load_settings
 from provisioner.db.sqlstore import SqlStore
 from provisioner.domain import Release
-from tests.conftest import FIXTURES, Api
+from tests.conftest import FIXTURES, Api, Run
 from tests.support.media import make_qcow2, make_squashfs, needs_mksquashfs, needs_qemu_img
 
-Run = Callable[..., Result]
 MAC = "52:54:00:c0:02:01"
 AVBOX1 = str(FIXTURES / "syslinux" / "avbox1.cfg")
 #: the two '# ...' lines of 'node show --boot' above the pxelinux file and the iPXE script
 HEADERS = re.compile(r"\n# (?:pxelinux\.cfg/01-[0-9a-f-]+|iPXE script): as served at \S+\n")
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def run(data_dir: Path, db_url: str) -> Run:
-    env = {"PROVISIONER_DATA_DIR": str(data_dir), "PROVISIONER_DATABASE_URL": db_url}
-
-    def invoke(*args: str, **extra_env: str) -> Result:
-        return CliRunner().invoke(main, list(args), env={**env, **extra_env})
-
-    return invoke
 
 
 def _bare_run(data_dir: Path) -> Run:

@@ -5,33 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-from click.testing import CliRunner, Result
-
-from provisioner.cli import main
+from tests.conftest import Run
 from tests.support.media import make_qcow2, make_squashfs, needs_mksquashfs, needs_qemu_img
 
-Run = Callable[..., Result]
 MAC = "52:54:00:c0:02:0a"
 pytestmark = needs_mksquashfs
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def run(data_dir: Path, db_url: str) -> Run:
-    env = {"PROVISIONER_DATA_DIR": str(data_dir), "PROVISIONER_DATABASE_URL": db_url}
-
-    def invoke(*args: str, **extra_env: str) -> Result:
-        return CliRunner().invoke(main, list(args), env={**env, **extra_env})
-
-    return invoke
 
 
 def test_image_add_list_show_and_delete(run: Run, tmp_path: Path, data_dir: Path) -> None:
