@@ -4,6 +4,8 @@
 ::
 
     media/images/<name>/<version>/<name>-<version>.squashfs   release images
+    media/images/<name>/<version>/<name>-<version>.vmlinuz    its boot files (kernel,
+                                 .initrd.img, .boot.json)     initramfs, facts)
     media/bundles/<bundle>/<sha256[:16]>/<filename>           bundle files
     media/.uploads/<id>.part, <id>.json                       uploads in progress
 
@@ -40,6 +42,16 @@ def release_filename(name: str, version: str) -> str:
 
 def release_relpath(release: Release) -> str:
     return f"images/{release.name}/{release.version}/{release.filename}"
+
+
+#: a release's boot files beside its image (built at ``image add``: media/releaseboot.py)
+BOOT_SUFFIXES = {"KERNEL": ".vmlinuz", "INITRD": ".initrd.img", "RECORD": ".boot.json"}
+
+
+def release_boot_relpaths(release: Release) -> dict[str, str]:
+    """KERNEL, INITRD, RECORD -> relative media path of the release's boot files."""
+    base = release_relpath(release).removesuffix(RELEASE_SUFFIX)
+    return {key: base + suffix for key, suffix in BOOT_SUFFIXES.items()}
 
 
 def bundle_dir(bundle: str) -> str:

@@ -175,6 +175,27 @@ class Settings:
             "slotsize.<MiB> dot-option overrides it."
         ),
     )
+    boot_tries: int = field(
+        default=3,
+        metadata=_help(
+            "How many times the disk's boot loader tries a newly activated system slot "
+            "before it falls back to the other one (1-9)."
+        ),
+    )
+    report_interval: int = field(
+        default=60,
+        metadata=_help(
+            "Seconds between the reports of an installed system (its first report "
+            "comes as soon as it is up)."
+        ),
+    )
+    confirm_minutes: float = field(
+        default=15.0,
+        metadata=_help(
+            "A node installed this long ago whose installed system never reported "
+            "is shown as unconfirmed; 0: never."
+        ),
+    )
     media_url: str = field(
         default="",
         metadata=_help(
@@ -286,6 +307,10 @@ def load_settings(
         raise ConfigError("accel_redirect", f"{settings.accel_redirect!r} must start with '/'")
     if settings.media_url and not settings.media_url.startswith(("http://", "https://")):
         raise ConfigError("media_url", f"{settings.media_url!r} is not an http(s) URL")
+    if not 1 <= settings.boot_tries <= 9:
+        raise ConfigError("boot_tries", f"{settings.boot_tries} is not between 1 and 9")
+    if not 5 <= settings.report_interval <= 86400:
+        raise ConfigError("report_interval", f"{settings.report_interval} is not 5..86400 s")
     if settings.server_ip:
         try:
             ipaddress.IPv4Address(settings.server_ip)

@@ -160,7 +160,10 @@ class State(StrEnum):
     NEW = "new"
     INSTALLING = "installing"
     INSTALLED = "installed"
+    RUNNING = "running"  # the installed system reported from its disk (provisioner.firstboot)
     FAILED = "failed"
+    #: shown, never stored: installed, but no report from the installed system in time
+    UNCONFIRMED = "unconfirmed"
 
 
 class Role(StrEnum):
@@ -222,9 +225,24 @@ class Node:
     build_token: str | None = None
     window_opened: datetime | None = None
     window_expires: datetime | None = None
+    # -- the installed system (provisioner.firstboot) ----------------------------
+    credential_hash: str | None = None  # sha256 of the secret the install put on the disk
+    running: dict[str, str] = field(default_factory=dict)  # its last report (release, slot, ...)
 
     def window_open(self, now: datetime) -> bool:
         return bool(self.build_token and self.window_expires and now < self.window_expires)
+
+    def shown_state(self, now: datetime, confirm_seconds: float) -> State:
+        """``unconfirmed`` for a node installed more than ``confirm_seconds`` ago
+        whose installed system never reported (0: never); else the stored state."""
+        if (
+            self.state is State.INSTALLED
+            and confirm_seconds > 0
+            and self.installed_at is not None
+            and (now - self.installed_at).total_seconds() > confirm_seconds
+        ):
+            return State.UNCONFIRMED
+        return self.state
 
 
 #: Actions whose boot runs the installer agent (and so need an install window).

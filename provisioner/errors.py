@@ -15,6 +15,7 @@ ValidationError        422          message with the field named, exit 2
 NotFound               404          message, exit 1
 Conflict               409          message, exit 1
   OutOfOrder           409          (agent reports) the step named
+  Contradiction        409          (installed-system reports) the field named
 Unauthorized           401          (API only)
 Forbidden              403          (API only)
 ConfigError            500          message naming the source, exit 2
@@ -120,6 +121,20 @@ class OutOfOrder(Conflict):
     image was written and verified); ``field`` names what was out of order."""
 
     code = "out_of_order"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+    def to_dict(self) -> dict[str, str | int]:
+        return {**super().to_dict(), "field": self.field}
+
+
+class Contradiction(Conflict):
+    """A report that contradicts the record (an installed system claiming a slot
+    holds a release the node's record does not put there); ``field`` names it."""
+
+    code = "contradiction"
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")

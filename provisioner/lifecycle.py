@@ -27,9 +27,10 @@ from datetime import datetime, timedelta
 from provisioner.bootparams import Options, Word
 from provisioner.domain import AGENT_ACTIONS, Action, Event, Node, State
 from provisioner.errors import OutOfOrder, ValidationError
+from provisioner.firstboot import credential_hash
 
 #: boot phases in order; each lasts from its milestone to the next one reported
-PHASES = ("dhcp", "loader", "kernel", "agent", "image", "files")
+PHASES = ("dhcp", "loader", "kernel", "agent", "image", "bootfiles", "files")
 #: event kind -> milestone that starts a phase ("done" ends the last one)
 MILESTONES = {
     "boot.dhcp": "dhcp",
@@ -37,6 +38,7 @@ MILESTONES = {
     "boot.kernel": "kernel",
     "agent.boot": "agent",
     "agent.image": "image",
+    "agent.bootfiles": "bootfiles",
     "agent.files": "files",
     "agent.done": "done",
 }
@@ -47,8 +49,10 @@ STEPS = frozenset(
         "disk",
         "partition",
         "format",
+        "bootloader",
         "image",
         "verify",
+        "bootfiles",
         "files",
         "state",
         "done",
@@ -93,6 +97,9 @@ _EXTRA = {
     "done": r"\d{1,9}(\.\d{1,3})?",
     "slot_a": r"[A-Za-z0-9_.:+ -]{0,200}",
     "slot_b": r"[A-Za-z0-9_.:+ -]{0,200}",
+    # the secret the installed system will report with (provisioner.firstboot); the
+    # node keeps its sha256, the timeline never sees it
+    "credential": r"[0-9a-f]{64}",
 }
 
 
@@ -203,6 +210,8 @@ def apply_report(
         slot_a=_slot_ref(f.get("slot_a")) or node.slot_a,
         slot_b=_slot_ref(f.get("slot_b")) or node.slot_b,
         active_slot=f.get("active", node.active_slot),
+        credential_hash=credential_hash(f["credential"]) if "credential" in f
+        else node.credential_hash,
     )
     if f.get("mode") in {"fresh", "update"}:
         start = _first_milestone(events)

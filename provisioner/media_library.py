@@ -13,17 +13,23 @@ sessions and the store together. Used by the API and the CLI alike:
 
 from __future__ import annotations
 
+import json
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from media.bundlefiles import HEAD_BYTES, KINDS, TAIL_BYTES, check_bundle_file
 from media.layout import (
     bundle_dir,
     bundle_file_relpath,
+    release_boot_relpaths,
     release_filename,
     release_relpath,
 )
+from media.releaseboot import build_release_boot
+from media.releasefacts import ReleaseFacts
 from media.squashfs import SUPERBLOCK_SIZE, parse_superblock
 from media.storage import MediaDirs, read_head_tail
 from media.uploads import Completed, Progress, Session, Uploads, check_sha256, check_size
@@ -142,20 +148,31 @@ class MediaLibrary:
         name, version = target["name"], target["version"]
         release = Release(name, version, release_filename(name, version), done.size, done.sha256)
         self.check_target(target, done.sha256)
-        relpath = release_relpath(release)
-        if not self.dirs.place(done.path, relpath):
-            try:
-                self.store.get_release(name, version)
-            except NotFound:  # a file left by a crash between placing and recording
-                self.dirs.replace(done.path, relpath)
-            else:
-                raise Conflict(f"release {release.ref!r} already exists")
-        added = _event("release.added", f"release {release.ref} added ({release.size} bytes)",
+        self.dirs.ensure()
+        with tempfile.TemporaryDirectory(dir=self.dirs.uploads, prefix="boot-") as t:
+            # the release contract (docs/installer.md): ReleaseContractError (422)
+            # names what is missing, before anything is placed or recorded
+            built = build_release_boot(done.path, Path(t))
+            relpath = release_relpath(release)
+            if not self.dirs.place(done.path, relpath):
+                try:
+                    self.store.get_release(name, version)
+                except NotFound:  # a file left by a crash between placing and recording
+                    self.dirs.replace(done.path, relpath)
+                else:
+                    raise Conflict(f"release {release.ref!r} already exists")
+            boot = release_boot_relpaths(release)
+            for key, src in (("KERNEL", built.vmlinuz), ("INITRD", built.initrd),
+                             ("RECORD", built.manifest)):  # fmt: skip
+                self.dirs.replace(src, boot[key])
+        added = _event("release.added", f"release {release.ref} added ({release.size} bytes, "
+                       f"kernel {built.facts.kernel_version})",
                        ref=release.ref, sha256=release.sha256)  # fmt: skip
         try:
             stored = self.store.add_release(release, [added])
         except BaseException:
-            self.dirs.remove(relpath)
+            for p in (relpath, *boot.values()):
+                self.dirs.remove(p)
             raise
         return stored
 
@@ -197,6 +214,8 @@ class MediaLibrary:
     def delete_release(self, ref: str) -> None:
         name, version = parse_release_ref(ref)
         release = self.store.get_release(name, version)
+        for relpath in release_boot_relpaths(release).values():
+            self.dirs.remove(relpath)
         deleted = _event("release.deleted", f"release {release.ref} deleted", ref=release.ref)
         self.store.delete_release(name, version, [deleted])
         self.dirs.remove(release_relpath(release))
@@ -249,3 +268,38 @@ def _declared_raw(value: object) -> bool:
 def _event(event: str, message: str, **data: str) -> Event:
     """A media change for the timeline, written in the change's own transaction."""
     return Event(kind=event, message=message, data=data)
+
+
+def _boot_record(settings: Settings, release: Release) -> dict[str, Any] | None:
+    paths = release_boot_relpaths(release)
+    try:
+        record: dict[str, Any] = json.loads(
+            MediaDirs(settings.data_dir).path(paths["RECORD"]).read_text()
+        )
+    except (OSError, ValueError):
+        return None  # a release recorded before boot files existed
+    return record
+
+
+def release_boot_files(settings: Settings, release: Release) -> dict[str, tuple[str, int, str]]:
+    """KERNEL, INITRD -> (relative media path, size, sha256) of the release's boot
+    files; empty when it has none."""
+    record = _boot_record(settings, release)
+    if record is None:
+        return {}
+    dirs, paths = MediaDirs(settings.data_dir), release_boot_relpaths(release)
+    out = {}
+    for key, sha_key in (("KERNEL", "vmlinuz_sha256"), ("INITRD", "initrd_sha256")):
+        try:
+            size = dirs.path(paths[key]).stat().st_size
+        except OSError:
+            return {}
+        out[key] = (paths[key], size, str(record[sha_key]))
+    return out
+
+
+def release_facts(settings: Settings, release: Release) -> ReleaseFacts | None:
+    """What ``image add`` found in the release (init, networkd, ...), or None."""
+    record = _boot_record(settings, release)
+    return None if record is None else ReleaseFacts(**record["facts"])
+

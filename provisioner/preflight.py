@@ -24,7 +24,8 @@ from provisioner.bootnames import cmdline_initrd
 from provisioner.bootparams import FILE_KEYS, Options
 from provisioner.bootspec import effective_bundle_name, effective_options, effective_release
 from provisioner.domain import BUNDLE_KINDS, Action, Bundle, Node, Profile, Release
-from provisioner.errors import PreflightConflict, PreflightError
+from provisioner.errors import PreflightConflict, PreflightError, ValidationError
+from provisioner.hostsettings import keyboard, language
 
 Severity = Literal["error", "warning"]
 ERROR: Severity = "error"
@@ -191,6 +192,7 @@ def check_node(node: Node, world: World) -> list[Problem]:
         *_action_problems(node, profile, bundle, world),
         *_network_problems(node, opts, world, profile),
         *_copy_problems(opts, bundle, _origin(node, profile)),
+        *_settings_problems(opts, _origin(node, profile)),
     ]
     if profile is not None and node.action is not Action.LOCAL:
         problems += [
@@ -352,6 +354,23 @@ def _network_problems(
     return out
 
 
+def _settings_problems(opts: Options, where: Callable[[str], str]) -> list[Problem]:
+    """keyboard. and lang. values the installed system could not be set to."""
+    out = []
+    for key, table, code in (("keyboard", keyboard, "unknown-keyboard"),
+                             ("lang", language, "unknown-language")):  # fmt: skip
+        value = opts.get(key)
+        if value is None:
+            continue
+        try:
+            table(value)
+        except ValidationError as exc:
+            out.append(Problem(ERROR, code, exc.field, f"{key}.{value}{where(key)}: "
+                               f"{exc.message.split(': ', 1)[-1]}",
+                               f"use a {key} value from docs/installer.md"))  # fmt: skip
+    return out
+
+
 def _copy_problems(
     opts: Options, bundle: Bundle | None, where: Callable[[str], str]
 ) -> list[Problem]:
@@ -389,6 +408,7 @@ def check_profile(profile: Profile, world: World, *, imported: bool = False) -> 
     problems = [
         *_network_problems(None, opts, world),
         *_copy_problems(opts, bundle, lambda key: ""),
+        *_settings_problems(opts, lambda key: ""),
         *_boot_file_problems(profile, world),
     ]
     if imported and profile.release is None:

@@ -268,6 +268,20 @@ class Service:
         self.store.delete_node(mac, [Event(kind="node.deleted", message="node deleted", mac=mac)])
         self.view.invalidate()
 
+    def revoke_credential(self, mac_text: str) -> Node:
+        """Forget the installed system's credential: its reports are refused until
+        the node's next install registers a new one."""
+        mac = normalize_mac(mac_text)
+
+        def change(current: Node | None) -> Node:
+            if current is None:
+                raise NotFound("node", mac)
+            return replace(current, credential_hash=None, updated_at=utcnow())
+
+        event = Event(kind="node.credential.revoked", message="report credential revoked", mac=mac)
+        node, _ = self.store.change_node(mac, change, [event])
+        return node
+
     # -- profiles ------------------------------------------------------------------------
     def put_profile(
         self,

@@ -18,6 +18,7 @@ from provisioner.domain import (
     Profile,
     Release,
     Token,
+    utcnow,
 )
 from provisioner.errors import ValidationError
 from provisioner.preflight import Problem
@@ -32,8 +33,10 @@ def node_view(
     spec: BootSpec | None,
     boot_error: ValidationError | None = None,
     problems: Sequence[Problem] | None = None,
+    confirm_seconds: float = 0.0,
 ) -> dict[str, Any]:
-    """``problems``: what :mod:`provisioner.preflight` found (left out when None)."""
+    """``problems``: what :mod:`provisioner.preflight` found (left out when None);
+    ``confirm_seconds``: the ``confirm_minutes`` setting, for ``unconfirmed``."""
     view: dict[str, Any] = {
         "mac": node.mac,
         "hostname": node.hostname,
@@ -43,7 +46,7 @@ def node_view(
         "release": node.release,
         "bundle": node.bundle,
         "action": node.action.value,
-        "state": node.state.value,
+        "state": node.shown_state(utcnow(), confirm_seconds).value,
         "cmdline": spec.cmdline.render() if spec else None,
         "warnings": spec.cmdline.warnings() if spec else [],
         "created_at": _time(node.created_at),
@@ -55,6 +58,8 @@ def node_view(
         "install_seconds": node.install_seconds,
         "phases": node.phases,
         "install_window_expires": _time(node.window_expires) if node.window_expires else None,
+        "running": dict(node.running) or None,
+        "credential": node.credential_hash is not None,
     }
     if boot_error is not None:
         view["boot_error"] = boot_error.message

@@ -6,18 +6,26 @@
 # [disk.<name>] [ip. submask. gw. dns.] [BOOTIF=01-<mac>].
 #
 # Disk layout (GPT), see docs/installer.md:
-#   1 prov-state  1 MiB   two copies of a small checksummed state record (A/B marker)
-#   2 prov-A      slot    system instance A: the release's squashfs image, verbatim
-#   3 prov-B      slot    system instance B
-#   4 prov-data   rest    ext4: the data (instances/ holds the bundled VM files)
+#   1 prov-bios   1 MiB   GRUB's core image (BIOS boot partition; the MBR code points here)
+#   2 prov-esp    32 MiB  EFI system partition: GRUB for UEFI, grub.cfg, grubenv (slot choice)
+#   3 prov-state  1 MiB   two copies of a small checksummed state record (A/B marker)
+#   4 prov-A      slot    system instance A: the release's squashfs image, verbatim
+#   5 prov-B      slot    system instance B
+#   6 prov-data   rest    ext4: the data (instances/ holds the bundled VM files;
+#                         provisioner/ the slots' kernels, settings and overlays)
+# (A disk partitioned before the loader existed has only 3-6: it updates as before
+# but boots nothing of its own; action wipe gives it the loader.)
 # Blank disk: partition + format everything, write slot A, mark A active.
-# Existing install: write only the inactive slot, verify it, then flip the marker.
+# Existing install: write only the inactive slot, verify it, then flip the marker
+# and then the loader's slot choice (one sector of grubenv).
 # The data partition and the active slot are never written by an update; the marker
 # flips only after the new slot's sha256 checked out, so a failure at any step
 # leaves the previously active slot bootable.
 
 CR=$(printf '\r')
 TYPE_LINUX=0FC63DAF-8483-4772-8E79-3D69D8477DE4
+TYPE_BIOS=21686148-6449-6E6F-744E-656564454649
+TYPE_ESP=C12A7328-F81F-11D2-BA4B-00A0C93EC93B
 CHUNK=$((8 * 1024 * 1024))        # bytes per HTTP Range request while writing a slot
 STATE_COPY_SECTORS=16              # state copy 1 starts 16 x 4 KiB = 64 KiB in
 
@@ -106,7 +114,8 @@ report boot running "agent up on $IFACE $MAC $MYIP ($NET)" "kernel_to_agent=$T_A
 # key=value lines; parsed, never sourced.
 timeout 60 wget -q -O /tmp/manifest --header "Authorization: Bearer $TOKEN" \
     "$SERVER/agent/manifest" || fail manifest "cannot fetch $SERVER/agent/manifest"
-NFILES=0
+NFILES=0 BOOT_TRIES=3 LOADER_ENV_OFFSET=""
+LOADER_MBR_URL="" LOADER_CORE_URL="" LOADER_ESP_URL="" BOOT_KERNEL_URL="" BOOT_INITRD_URL=""
 while IFS='=' read -r k v; do
     case "$k" in
         ACTION) ACTION=$v ;;
@@ -117,12 +126,21 @@ while IFS='=' read -r k v; do
         SLOT_MIB) SLOT_MIB=$v ;;
         DISK) [ -z "$DISK" ] && DISK=$v ;;
         FILES) NFILES=$v ;;
+        TRIES) BOOT_TRIES=$v ;;
+        LOADER_ENV_OFFSET) LOADER_ENV_OFFSET=$v ;;
+        LOADER_*_URL|LOADER_*_SIZE|LOADER_*_SHA256|BOOT_*_URL|BOOT_*_SIZE|BOOT_*_SHA256)
+            case "$v" in *[!A-Za-z0-9._:/?=\&%+-]*) fail manifest "bad value for $k" ;; esac
+            case "$k" in *[!A-Z_]*) fail manifest "bad key $k" ;; esac
+            eval "$k=\$v" ;;
         FILE[0-9]*_NAME|FILE[0-9]*_URL|FILE[0-9]*_SIZE|FILE[0-9]*_SHA256)
             case "$v" in *[!A-Za-z0-9._:/?=\&%+-]*) fail manifest "bad value for $k" ;; esac
             eval "$k=\$v" ;;
     esac
 done < /tmp/manifest
-case "$IMAGE_SHA256$IMAGE_SIZE$SLOT_MIB$NFILES" in *[!0-9a-f]*) fail manifest "malformed manifest" ;; esac
+case "$IMAGE_SHA256$IMAGE_SIZE$SLOT_MIB$NFILES$BOOT_TRIES$LOADER_ENV_OFFSET" in
+    *[!0-9a-f]*) fail manifest "malformed manifest" ;;
+esac
+[ -f /grubenv.sh ] && . /grubenv.sh
 
 # -- disk ------------------------------------------------------------------------------
 pick_disk() {
@@ -151,11 +169,15 @@ part_by_name() {  # part_by_name NAME -> /dev/<partition> (GPT PARTNAME)
 ours() { part_by_name prov-state >/dev/null && part_by_name prov-A >/dev/null \
          && part_by_name prov-B >/dev/null && part_by_name prov-data >/dev/null; }
 
+has_loader() { part_by_name prov-esp >/dev/null && part_by_name prov-bios >/dev/null; }
+
 blank() { [ "$(dd if="$DEV" bs=1M count=1 2>/dev/null | tr -d '\000' | wc -c)" -eq 0 ]; }
 
 partition() {
-    log "partitioning $DEV: state, two ${SLOT_MIB} MiB slots, data"
-    printf 'label: gpt\n%s\n%s\n%s\n%s\n' \
+    log "partitioning $DEV: boot loader, state, two ${SLOT_MIB} MiB slots, data"
+    printf 'label: gpt\n%s\n%s\n%s\n%s\n%s\n%s\n' \
+        "start=2048, size=1MiB, type=$TYPE_BIOS, name=\"prov-bios\"" \
+        "start=4096, size=32MiB, type=$TYPE_ESP, name=\"prov-esp\"" \
         "size=1MiB, type=$TYPE_LINUX, name=\"prov-state\"" \
         "size=${SLOT_MIB}MiB, type=$TYPE_LINUX, name=\"prov-A\"" \
         "size=${SLOT_MIB}MiB, type=$TYPE_LINUX, name=\"prov-B\"" \
@@ -169,6 +191,49 @@ partition() {
     /sbin/mke2fs -q -F -t ext4 -E lazy_itable_init=1,lazy_journal_init=1 -L prov-data "$(part_by_name prov-data)" >/tmp/mke2fs.log 2>&1 \
         || { cat /tmp/mke2fs.log; fail format "mke2fs failed"; }
     log "data partition formatted (ext4)"
+    install_loader
+}
+
+# -- the boot loader (GRUB for BIOS and UEFI; docs/installer.md "Boot loader") --------------
+# install_loader: the MBR's boot code (440 bytes: the partition table stays), GRUB's core
+# image in prov-bios, the EFI system partition (GRUB, grub.cfg, grubenv) in prov-esp.
+install_loader() {
+    [ -n "$LOADER_ESP_URL" ] || { log "the server has no boot loader to install"; return 0; }
+    report bootloader running "installing the boot loader (BIOS and UEFI)"
+    fetch "$LOADER_MBR_URL" "$LOADER_MBR_SIZE" /tmp/mbr.bin bootloader
+    verify /tmp/mbr.bin "$LOADER_MBR_SIZE" "$LOADER_MBR_SHA256" || fail bootloader "MBR code: sha256 mismatch"
+    fetch "$LOADER_CORE_URL" "$LOADER_CORE_SIZE" "$(part_by_name prov-bios)" bootloader
+    verify "$(part_by_name prov-bios)" "$LOADER_CORE_SIZE" "$LOADER_CORE_SHA256" \
+        || fail bootloader "GRUB core image: sha256 mismatch"
+    fetch "$LOADER_ESP_URL" "$LOADER_ESP_SIZE" "$(part_by_name prov-esp)" bootloader
+    verify "$(part_by_name prov-esp)" "$LOADER_ESP_SIZE" "$LOADER_ESP_SHA256" \
+        || fail bootloader "EFI system partition: sha256 mismatch"
+    dd if=/tmp/mbr.bin of="$DEV" bs=440 count=1 conv=notrunc,fsync 2>/dev/null \
+        || fail bootloader "cannot write the MBR boot code"
+    sync
+    log "boot loader installed"
+}
+
+# activate SLOT: the loader boots SLOT next (its tries reset), with one sector write.
+activate() {
+    has_loader && [ -n "$LOADER_ENV_OFFSET" ] && command -v genv_read >/dev/null || return 0
+    esp=$(part_by_name prov-esp)
+    genv_read "$esp" "$LOADER_ENV_OFFSET"
+    TRIES=$BOOT_TRIES
+    genv_activate "$1"
+    genv_write "$esp" "$LOADER_ENV_OFFSET" || fail state "cannot write the loader's slot choice"
+    log "loader: slot $1 active ($TRIES tries)"
+}
+
+# loader_slot: the slot the loader boots now (it may have fallen back from the
+# state record's active slot), empty when the disk has no loader
+loader_slot() {
+    has_loader && [ -n "$LOADER_ENV_OFFSET" ] && command -v genv_read >/dev/null || return 0
+    genv_read "$(part_by_name prov-esp)" "$LOADER_ENV_OFFSET"
+    for s in $ORDER; do
+        eval "ok=\$${s}_OK"
+        [ "$ok" = 1 ] && { echo "$s"; return 0; }
+    done
 }
 
 # -- the state record (two copies, highest valid seq wins) -----------------------------
@@ -289,8 +354,56 @@ do_rollback() {
     [ -n "$rec" ] || fail rollback "slot $other holds no release to roll back to"
     ACTIVE=$other
     write_state
+    activate "$other"
     report "done" ok "rolled back to slot $other ($rec)" "result=ok" "active=$ACTIVE" \
         "slot_a=$SLOT_A" "slot_b=$SLOT_B"
+}
+
+# get_authed PATH OUT: a file the server renders for this node (build token)
+get_authed() {
+    timeout 60 wget -q -O "$2" --header "Authorization: Bearer $TOKEN" "$SERVER$1"
+}
+
+# slot_boot_files (data partition mounted on /data): what the loader needs to boot the
+# new slot (its release's kernel and initramfs, boot.cfg), a fresh overlay for it, the
+# node's settings and a new credential for the installed system's reports.
+BOOTABLE="" CREDENTIAL="" LOADER_NOTE=""
+slot_boot_files() {
+    if ! has_loader; then
+        LOADER_NOTE="; this disk has no boot loader (partitioned before it existed): action wipe adds one"
+        return 0
+    fi
+    if [ -z "$BOOT_KERNEL_URL" ]; then
+        LOADER_NOTE="; release $RELEASE has no boot files on the server: the loader keeps the old slot"
+        return 0
+    fi
+    report bootfiles running "kernel, initramfs and settings for slot $TARGET"
+    b=/data/provisioner/boot
+    rm -rf "$b/$TARGET.new" "/data/provisioner/overlay/$TARGET"
+    mkdir -p "$b/$TARGET.new"
+    fetch "$BOOT_KERNEL_URL" "$BOOT_KERNEL_SIZE" "$b/$TARGET.new/vmlinuz" bootfiles
+    verify "$b/$TARGET.new/vmlinuz" "$BOOT_KERNEL_SIZE" "$BOOT_KERNEL_SHA256" \
+        || fail bootfiles "kernel: sha256 mismatch"
+    fetch "$BOOT_INITRD_URL" "$BOOT_INITRD_SIZE" "$b/$TARGET.new/initrd.img" bootfiles
+    verify "$b/$TARGET.new/initrd.img" "$BOOT_INITRD_SIZE" "$BOOT_INITRD_SHA256" \
+        || fail bootfiles "initramfs: sha256 mismatch"
+    get_authed "/agent/boot.cfg?slot=$TARGET" "$b/$TARGET.new/boot.cfg" \
+        || fail bootfiles "cannot fetch the slot's boot.cfg"
+    echo "$RELEASE" > "$b/$TARGET.new/release"
+    rm -rf "$b/$TARGET"
+    mv "$b/$TARGET.new" "$b/$TARGET"
+    rm -rf /data/provisioner/root.new
+    mkdir -p /data/provisioner/root.new
+    get_authed /agent/settings.tar /tmp/settings.tar \
+        && tar -x -f /tmp/settings.tar -C /data/provisioner/root.new \
+        || fail bootfiles "cannot fetch the node's settings"
+    rm -rf /data/provisioner/root
+    mv /data/provisioner/root.new /data/provisioner/root
+    CREDENTIAL=$(head -c 64 /dev/urandom | sha256sum | cut -c1-64)
+    (umask 077 && echo "$CREDENTIAL" > /data/provisioner/credential.new)
+    mv /data/provisioner/credential.new /data/provisioner/credential
+    sync
+    BOOTABLE=1
 }
 
 do_install() {
@@ -309,6 +422,11 @@ do_install() {
         fail disk "$DEV holds a partition table or data that is not a provisioner install; refusing to overwrite it (set the node's action to wipe to reformat)"
     fi
     read_state
+    booted=$(loader_slot)
+    if [ -n "$booted" ] && [ "$booted" != "$ACTIVE" ] && [ "$ACTIVE" != none ]; then
+        log "the loader fell back from slot $ACTIVE to slot $booted: keeping $booted"
+        ACTIVE=$booted
+    fi
     case "$ACTIVE" in A) TARGET=B ;; *) TARGET=A ;; esac
     slotdev=$(part_by_name "prov-$TARGET")
     slotsize=$(( $(cat "/sys/class/block/${slotdev#/dev/}/size") * 512 ))
@@ -327,8 +445,9 @@ do_install() {
     report verify ok "slot $TARGET reads back as sha256 $IMAGE_SHA256" "slot=$TARGET"
     T_IMAGE_DONE=$(uptime_s)
 
+    mount -t ext4 "$(part_by_name prov-data)" /data || fail files "cannot mount the data partition"
+    slot_boot_files
     if [ "$NFILES" -gt 0 ]; then
-        mount -t ext4 "$(part_by_name prov-data)" /data || fail files "cannot mount the data partition"
         mkdir -p /data/instances
         i=1
         while [ "$i" -le "$NFILES" ]; do
@@ -344,18 +463,19 @@ do_install() {
             fi
             i=$((i + 1))
         done
-        sync
-        umount /data
     fi
+    sync
+    umount /data
 
     record="$RELEASE $IMAGE_SHA256 $IMAGE_SIZE $(date +%s)"
     if [ "$TARGET" = A ]; then SLOT_A=$record; else SLOT_B=$record; fi
     ACTIVE=$TARGET
     write_state
+    [ -n "$BOOTABLE" ] && activate "$TARGET"
     T_DONE=$(uptime_s)
-    report "done" ok "installed $RELEASE in slot $TARGET ($MODE)" "result=ok" "mode=$MODE" \
-        "active=$ACTIVE" "slot_a=$SLOT_A" "slot_b=$SLOT_B" "image_start=$T_IMAGE" \
-        "image_done=$T_IMAGE_DONE" "done=$T_DONE"
+    report "done" ok "installed $RELEASE in slot $TARGET ($MODE)$LOADER_NOTE" "result=ok" \
+        "mode=$MODE" "active=$ACTIVE" "slot_a=$SLOT_A" "slot_b=$SLOT_B" "image_start=$T_IMAGE" \
+        "image_done=$T_IMAGE_DONE" "done=$T_DONE" ${CREDENTIAL:+"credential=$CREDENTIAL"}
 }
 
 case "$ACTION" in

@@ -162,7 +162,7 @@ def node_show(inv: Invocation, mac: str, as_json: bool, boot: bool, server: str 
         n = svc.get_node(mac)
         spec = svc.bootspec(n)
         problems = svc.node_problems(n.mac)
-        view = node_view(n, spec, problems=problems)
+        view = node_view(n, spec, problems=problems, confirm_seconds=_confirm(svc))
         events = [] if as_json else svc.store.list_events(n.mac, 200)
         profile = svc.catalog().profiles.get(n.profile) if n.profile else None
         served = boot_files(svc, n.mac, server) if boot else ""
@@ -230,7 +230,33 @@ def _status(n: Node, events: list[Event], now: datetime) -> dict[str, str | None
         "installed": installed,
         "phases": phases or None,
         "window": window,
+        "running": _running(n),
     }
+
+
+def _running(n: Node) -> str | None:
+    """The installed system's last report: release, slot, addresses, when."""
+    r = n.running
+    if not r:
+        return None
+    where = f" on {r['addresses']}" if r.get("addresses") else ""
+    return f"{r.get('release')} from slot {r.get('slot')}{where} (reported {r.get('reported_at', '?')[:19]}Z)"
+
+
+def _confirm(svc: Service) -> float:
+    return svc.settings.confirm_minutes * 60
+
+
+@node.command("revoke-credential")
+@click.argument("mac")
+@pass_inv
+@_errors
+def node_revoke_credential(inv: Invocation, mac: str) -> None:
+    """Revoke the credential the node's installed system reports with; its reports
+    are refused until its next install registers a new one."""
+    with service(inv) as svc:
+        n = svc.revoke_credential(mac)
+    click.echo(f"node {n.mac}: report credential revoked")
 
 
 @node.command("list")
@@ -251,7 +277,7 @@ def node_list(inv: Invocation, as_json: bool) -> None:
             ip = None
             try:
                 spec = svc.bootspec(n, cat, agent=False)
-                views.append(node_view(n, spec))
+                views.append(node_view(n, spec, confirm_seconds=_confirm(svc)))
                 ip = spec.cmdline.get("ip")
             except ValidationError as exc:
                 views.append(node_view(n, None, exc))

@@ -148,6 +148,9 @@ class NodeRow(Base):
     build_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     window_opened: Mapped[datetime | None]
     window_expires: Mapped[datetime | None]
+    # the installed system: its credential and last report (migration 0006)
+    credential_hash: Mapped[str | None] = mapped_column(String(64))
+    running: Mapped[dict[str, Any] | None]
 
 
 class EventRow(Base):

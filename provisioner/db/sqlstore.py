@@ -181,6 +181,8 @@ class SqlStore:
             build_token=row.build_token,
             window_opened=row.window_opened,
             window_expires=row.window_expires,
+            credential_hash=row.credential_hash,
+            running={str(k): str(v) for k, v in (row.running or {}).items()},
         )
 
     def find_node_by_token(self, token: str) -> Node | None:
@@ -235,6 +237,7 @@ class SqlStore:
             row.phases = dict(new.phases) or None
             row.build_token = new.build_token
             row.window_opened, row.window_expires = new.window_opened, new.window_expires
+            row.credential_hash, row.running = new.credential_hash, dict(new.running) or None
             s.flush()
             self._changed(s, events)
             return self._node(row, refs), created

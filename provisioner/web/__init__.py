@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION] = AppContext(settings, store, Service(store, settings))
 
-    from provisioner.web import agent, api, body, boot, errors, index
+    from provisioner.web import agent, api, body, boot, errors, index, node_report
 
     body.init_app(app)  # body limits (JSON, config files; media has its own), early refusals
     errors.register(app)
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.register_blueprint(api.bp)
     app.register_blueprint(boot.bp)
     app.register_blueprint(agent.bp)
+    app.register_blueprint(node_report.bp)
 
     from provisioner.web import media_api  # images, bundles, uploads, manifest, /media
 

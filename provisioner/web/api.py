@@ -47,10 +47,12 @@ def _node_view(
     node: Node, problems: Sequence[Problem], catalog: Catalog | None = None
 ) -> dict[str, Any]:
     service = ctx().service
+    confirm = service.settings.confirm_minutes * 60
     try:
-        return node_view(node, service.bootspec(node, catalog, agent=False), None, problems)
+        spec = service.bootspec(node, catalog, agent=False)
     except ValidationError as exc:  # stored before a profile changed under it
-        return node_view(node, None, exc, problems)
+        return node_view(node, None, exc, problems, confirm)
+    return node_view(node, spec, None, problems, confirm)
 
 
 def _flag(name: str) -> bool:
@@ -90,6 +92,14 @@ def put_node(mac: str) -> tuple[Response, int]:
 def patch_node(mac: str) -> Response:
     saved = ctx().service.save_node(mac, _body(), partial=True, must_exist=True)
     return jsonify(_node_view(saved.value, saved.problems))
+
+
+@bp.delete("/nodes/<mac>/credential")
+def revoke_credential(mac: str) -> Response:
+    """Revoke the credential the node's installed system reports with (its next
+    install registers a new one)."""
+    node = ctx().service.revoke_credential(mac)
+    return jsonify(_node_view(node, ctx().service.node_problems(mac)))
 
 
 @bp.delete("/nodes/<mac>")

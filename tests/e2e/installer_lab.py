@@ -22,6 +22,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from media.disklayout import DiskState, LayoutError, Partition, best_state, parse_gpt
+from media.loader import LOADER_DIR, read_loader
 from provisioner.cli import main as cli
 from provisioner.db.sqlstore import SqlStore
 from provisioner.domain import Event, Node
@@ -47,8 +48,10 @@ class Artifacts:
 
 def make_artifacts(root: Path) -> Artifacts:
     from media.initrd import build_boot_env
+    from media.loader import LOADER_DIR, build_loader
 
     env = build_boot_env(root / "bootenv-data")
+    build_loader(env.vmlinuz.parent / LOADER_DIR)
     src = root / "src"
     for rel, size in (("small", 4), ("big", 96)):
         d = src / rel
@@ -108,6 +111,8 @@ class InstallerLab:
         (self.data / "boot").mkdir(parents=True)
         for name in ("vmlinuz", "initrd.img", "bootenv.json"):
             os.link(artifacts.boot / name, self.data / "boot" / name)
+        shutil.copytree(artifacts.boot / LOADER_DIR, self.data / "boot" / LOADER_DIR,
+                        copy_function=os.link)  # fmt: skip
         self.env = {**os.environ, "PROVISIONER_DATA_DIR": str(self.data)}
         self.store = SqlStore(f"sqlite:///{self.data / 'provisioner.db'}")
         self.server: subprocess.Popen[bytes] | None = None
@@ -302,6 +307,12 @@ class InstallerLab:
             timeout=60,
             check=True,
         )
+
+    def loader_env_offset(self) -> int:
+        """Where the loader's environment block sits in the EFI system partition."""
+        loader = read_loader(self.data / "boot" / LOADER_DIR)
+        assert loader is not None
+        return loader.env_offset
 
     def close(self) -> None:
         self.store.close()

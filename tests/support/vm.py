@@ -90,10 +90,13 @@ class Vm:
     def serial(self) -> Path:
         return self.workdir / f"serial{self.boots}.log"
 
-    def argv(self, timeout: int) -> list[str]:
+    def argv(self, timeout: int, from_disk: bool = False) -> list[str]:
+        """``from_disk``: network boot out of the boot order (the disk only), and a
+        reboot restarts the VM instead of ending it (boot counting needs that)."""
+        netboot = "" if from_disk else ",bootindex=1"
         if self.firmware == "bios":
             machine = ["-machine", "pc,graphics=off"]
-            nic = f"e1000,netdev=n0,mac={self.mac},bootindex=1"
+            nic = f"e1000,netdev=n0,mac={self.mac}{netboot}"
         else:
             machine = [
                 "-machine",
@@ -103,7 +106,7 @@ class Vm:
                 "-drive",
                 f"if=pflash,format=raw,unit=1,file={self.workdir / 'vars.fd'}",
             ]
-            nic = f"virtio-net-pci,netdev=n0,mac={self.mac},bootindex=1,romfile="
+            nic = f"virtio-net-pci,netdev=n0,mac={self.mac}{netboot},romfile="
         return [
             "timeout",
             "-k",
@@ -121,13 +124,13 @@ class Vm:
             "none",
             "-monitor",
             "none",
-            "-no-reboot",
-            "-boot",
-            "order=n,reboot-timeout=0",
+            *(["-no-reboot", "-boot", "order=n,reboot-timeout=0"] if not from_disk else []),
             "-serial",
             f"file:{self.serial}",
             "-drive",
-            f"file={self.disk},format=raw,if=virtio,cache=unsafe",
+            f"file={self.disk},format=raw,if=none,id=d0,cache=unsafe",
+            "-device",
+            "virtio-blk-pci,drive=d0" + (",bootindex=0" if from_disk else ""),
             "-netdev",
             f"tap,id=n0,ifname={self.tap},script=no,downscript=no",
             "-device",
@@ -138,10 +141,11 @@ class Vm:
             "virtio-rng-pci",
         ]
 
-    def boot(self, timeout: int = 300) -> None:
+    def boot(self, timeout: int = 300, from_disk: bool = False) -> None:
         self.boots += 1
         self.started, self.ended = time.monotonic(), None
-        self.proc = self.lab.start(self.argv(timeout), self.workdir / f"qemu{self.boots}.log")
+        argv = self.argv(timeout, from_disk)
+        self.proc = self.lab.start(argv, self.workdir / f"qemu{self.boots}.log")
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
