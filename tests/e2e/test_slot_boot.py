@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from media.releaseboot import ReleaseBoot, build_release_boot
+from media.releasefacts import inspect_release
 from tests.e2e.installer_lab import need_tools
 from tests.support import netns
 from tests.support.slotdisk import data_file, make_disk, read_at
@@ -43,13 +44,23 @@ class Release:
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory: pytest.TempPathFactory) -> Release:
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     netns.require()
     require_qemu()
     need_tools()
-    root = tmp_path_factory.mktemp("slot-boot")
-    image = build_tiny_release(root / "tiny-1.0.squashfs", "1.0")
+    return tmp_path_factory.mktemp("slot-boot")
+
+
+@pytest.fixture(scope="module")
+def release(root: Path) -> Release:
+    image = build_tiny_release(root / "tiny-1.0.squashfs", "1.0", cache=root / "cache")
     return Release(image, build_release_boot(image, root / "boot-A", grubenv=GRUBENV))
+
+
+@pytest.fixture(scope="module")
+def broken(root: Path) -> Release:
+    image = build_tiny_release(root / "tiny-1.1.squashfs", "1.1", broken=True, cache=root / "cache")
+    return Release(image, build_release_boot(image, root / "boot-broken", grubenv=GRUBENV))
 
 
 def _data_tree(root: Path) -> Path:
@@ -72,10 +83,12 @@ def _data_tree(root: Path) -> Path:
 
 
 class SlotVm:
-    def __init__(self, lab: netns.Lab, release: Release, workdir: Path) -> None:
+    def __init__(
+        self, lab: netns.Lab, release: Release, workdir: Path, slots: dict[str, Path]
+    ) -> None:
         self.lab, self.release, self.workdir = lab, release, workdir
         self.disk = workdir / "disk.raw"
-        make_disk(self.disk, 180, {"A": release.image}, _data_tree(workdir))
+        make_disk(self.disk, 180, slots, _data_tree(workdir))
         self.tap = lab.add_tap("tap0")
         self.boots = 0
         self.proc: object = None
@@ -84,14 +97,14 @@ class SlotVm:
     def serial(self) -> Path:
         return self.workdir / f"serial{self.boots}.log"
 
-    def boot(self, timeout: int = 240) -> None:
+    def boot(self, timeout: int = 240, slot: str = "A", boot: ReleaseBoot | None = None) -> None:
         self.boots += 1
-        b = self.release.boot
+        b = boot or self.release.boot
         argv = ["timeout", "-k", "5", str(timeout), "qemu-system-x86_64", "-accel", "tcg",
                 "-m", "256", "-smp", "1", "-machine", "pc,graphics=off", "-display", "none",
                 "-monitor", "none", "-no-reboot", "-serial", f"file:{self.serial}",
                 "-kernel", str(b.vmlinuz), "-initrd", str(b.initrd),
-                "-append", "prov.slot=A console=ttyS0,115200 panic=10 no_timer_check",
+                "-append", f"prov.slot={slot} console=ttyS0,115200 panic=10 no_timer_check",
                 "-drive", f"file={self.disk},format=raw,if=virtio,cache=unsafe",
                 "-netdev", f"tap,id=n0,ifname={self.tap},script=no,downscript=no",
                 "-device", f"virtio-net-pci,netdev=n0,mac={MAC},romfile=",
@@ -126,7 +139,9 @@ class SlotVm:
 
 
 @pytest.fixture
-def vm(tmp_path: Path, release: Release) -> Iterator[tuple[SlotVm, Path, Path]]:
+def vm(
+    tmp_path: Path, release: Release, request: pytest.FixtureRequest
+) -> Iterator[tuple[SlotVm, Path, Path]]:
     with netns.lab(tmp_path) as lab:
         record, answer = tmp_path / "reports.jsonl", tmp_path / "answer"
         answer.write_text("ACTION=none\nINTERVAL=2\n")
@@ -137,7 +152,10 @@ def vm(tmp_path: Path, release: Release) -> Iterator[tuple[SlotVm, Path, Path]]:
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )  # fmt: skip
         lab.wait_tcp(PORT, timeout=30, proc=sink, log=tmp_path / "sink.log")
-        the_vm = SlotVm(lab, release, tmp_path)
+        slots = {"A": release.image}
+        if "broken" in request.fixturenames:
+            slots["B"] = request.getfixturevalue("broken").image
+        the_vm = SlotVm(lab, release, tmp_path, slots)
         try:
             yield the_vm, record, answer
         finally:
@@ -215,3 +233,37 @@ def test_an_action_switch_answer_activates_the_other_slot_and_reboots(
     assert env["ORDER"] == "B A"
     assert env["B_OK"] == "0"
     assert env["A_OK"] == "1"
+
+
+def test_the_tiny_release_meets_the_contract_and_boots_with_its_own_kernel(
+    release: Release,
+) -> None:
+    facts = inspect_release(release.image)
+    assert facts == release.boot.facts
+    assert facts.kernel_version.endswith("-amd64")  # Debian's kernel, from the image
+    assert (facts.init, facts.init_kind, facts.has_ifupdown) == ("/sbin/init", "other", True)
+
+
+def test_a_release_whose_init_fails_panics_and_the_machine_restarts(
+    vm: tuple[SlotVm, Path, Path], broken: Release
+) -> None:
+    the_vm, record, _ = vm
+    the_vm.boot(slot="B", boot=broken.boot)
+    the_vm.wait_end(120)  # panic=10, then -no-reboot ends QEMU: GRUB would count a try
+    console = the_vm.console()
+    assert "TINY-RELEASE 1.1 broken" in console
+    assert "Kernel panic" in console
+    assert "Rebooting in 10 seconds" in console
+    assert _reports(record) == []
+
+
+def test_a_slot_that_is_neither_a_nor_b_is_refused_before_anything_is_mounted(
+    vm: tuple[SlotVm, Path, Path],
+) -> None:
+    the_vm, _, _ = vm
+    the_vm.boot(slot="C")
+    the_vm.wait_end(120)
+    console = the_vm.console()
+    assert "provisioner: prov.slot= on the kernel command line must be A or B, not 'C'" in console
+    assert "Kernel panic" in console
+    assert data_file(the_vm.disk, "provisioner/overlay") is None  # nothing was written
