@@ -7,8 +7,10 @@ the lead's) and a stand-in for the loader's grubenv.sh (tests/support/).
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -58,6 +60,14 @@ def release(root: Path) -> Release:
 
 
 @pytest.fixture(scope="module")
+def systemd_release(root: Path) -> Release:
+    image = build_tiny_release(
+        root / "tiny-2.0.squashfs", "2.0", fake_systemd=True, cache=root / "cache"
+    )
+    return Release(image, build_release_boot(image, root / "boot-systemd", grubenv=GRUBENV))
+
+
+@pytest.fixture(scope="module")
 def broken(root: Path) -> Release:
     image = build_tiny_release(root / "tiny-1.1.squashfs", "1.1", broken=True, cache=root / "cache")
     return Release(image, build_release_boot(image, root / "boot-broken", grubenv=GRUBENV))
@@ -76,8 +86,13 @@ def _data_tree(root: Path) -> Path:
     (settings / "provisioner" / "node.conf").write_text(
         f"SERVER=http://{netns.SERVER_IP}:{PORT}\nMAC={MAC}\nINTERVAL=2\nENV_OFFSET={ENV_OFFSET}\n"
     )
-    (tree / "provisioner" / "boot" / "A").mkdir(parents=True)
-    (tree / "provisioner" / "boot" / "A" / "release").write_text("tiny:1.0\n")
+    (settings / "systemd" / "network").mkdir(parents=True)
+    (settings / "systemd" / "network" / "10-provisioner.network").write_text(
+        "[Match]\nName=eth0\n\n[Network]\nAddress=192.0.2.50/24\n"
+    )
+    for slot, release in (("A", "tiny:1.0"), ("B", "tiny:2.0")):
+        (tree / "provisioner" / "boot" / slot).mkdir(parents=True)
+        (tree / "provisioner" / "boot" / slot / "release").write_text(f"{release}\n")
     (tree / "provisioner" / "credential").write_text(CREDENTIAL)
     return tree
 
@@ -138,28 +153,55 @@ class SlotVm:
             self.lab.stop(self.proc)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def vm(
-    tmp_path: Path, release: Release, request: pytest.FixtureRequest
-) -> Iterator[tuple[SlotVm, Path, Path]]:
-    with netns.lab(tmp_path) as lab:
-        record, answer = tmp_path / "reports.jsonl", tmp_path / "answer"
-        answer.write_text("ACTION=none\nINTERVAL=2\n")
-        sink = lab.start(
+class Sink:
+    """The stand-in for POST /node/report in the lab's server namespace."""
+
+    def __init__(self, lab: netns.Lab, workdir: Path) -> None:
+        self.lab, self.workdir = lab, workdir
+        self.record, self.answer = workdir / "reports.jsonl", workdir / "answer"
+        self.answer.write_text("ACTION=none\nINTERVAL=2\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.workdir / "sink.log"
+        self.proc = self.lab.start(
             [sys.executable, "-m", "tests.support.reportsink", netns.SERVER_IP, str(PORT),
-             str(record), str(answer)],
-            tmp_path / "sink.log",
+             str(self.record), str(self.answer)],
+            log,
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )  # fmt: skip
-        lab.wait_tcp(PORT, timeout=30, proc=sink, log=tmp_path / "sink.log")
-        slots = {"A": release.image}
-        if "broken" in request.fixturenames:
-            slots["B"] = request.getfixturevalue("broken").image
-        the_vm = SlotVm(lab, release, tmp_path, slots)
-        try:
-            yield the_vm, record, answer
-        finally:
-            the_vm.kill()
+        self.lab.wait_tcp(PORT, timeout=30, proc=self.proc, log=log)
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[netns.Lab]:
+    with netns.lab(tmp_path) as the_lab:
+        yield the_lab
+
+
+@pytest.fixture
+def sink(lab: netns.Lab, tmp_path: Path) -> Sink:
+    return Sink(lab, tmp_path)
+
+
+@pytest.fixture
+def vm(
+    lab: netns.Lab, sink: Sink, tmp_path: Path, release: Release, request: pytest.FixtureRequest
+) -> Iterator[tuple[SlotVm, Path, Path]]:
+    """A VM on a disk with the tiny release in slot A (and in slot B the release of
+    the ``broken`` or ``systemd_release`` fixture when the test asks for one); the
+    sink runs unless the test takes ``sink`` itself (and starts it when it likes)."""
+    if "sink" not in inspect.signature(request.function).parameters:
+        sink.start()
+    slots = {"A": release.image}
+    for name in ("broken", "systemd_release"):
+        if name in request.fixturenames:
+            slots["B"] = request.getfixturevalue(name).image
+    the_vm = SlotVm(lab, release, tmp_path, slots)
+    try:
+        yield the_vm, sink.record, sink.answer
+    finally:
+        the_vm.kill()
 
 
 def _reports(record: Path) -> list[dict[str, object]]:
@@ -267,3 +309,38 @@ def test_a_slot_that_is_neither_a_nor_b_is_refused_before_anything_is_mounted(
     assert "provisioner: prov.slot= on the kernel command line must be A or B, not 'C'" in console
     assert "Kernel panic" in console
     assert data_file(the_vm.disk, "provisioner/overlay") is None  # nothing was written
+
+
+def test_a_systemd_release_gets_the_reporter_unit_and_networkd_enabled(
+    vm: tuple[SlotVm, Path, Path], systemd_release: Release
+) -> None:
+    the_vm, record, _ = vm
+    assert systemd_release.boot.facts.init_kind == "systemd"
+    the_vm.boot(slot="B", boot=systemd_release.boot)
+    the_vm.wait_console("rack1-node7 login:", 180)
+    console = the_vm.console()
+    unit = "UNIT /etc/systemd/system/provisioner-report.service: "
+    for line in ("After=network.target", "Restart=always", "RestartSec=5",
+                 "ExecStart=/usr/lib/provisioner/boot-report"):  # fmt: skip
+        assert unit + line in console, console[-3000:]
+    wants = "UNIT-LINK /etc/systemd/system/multi-user.target.wants/"
+    assert f"{wants}provisioner-report.service -> ../provisioner-report.service" in console
+    assert f"{wants}systemd-networkd.service -> /lib/systemd/system/systemd-networkd.service" in (
+        console
+    )
+    form = _wait_reports(record, 1, the_vm, 60)[0]["form"]
+    assert isinstance(form, dict)
+    assert (form["slot"], form["release"]) == ("B", "tiny:2.0")
+
+
+def test_the_reporter_retries_until_the_server_answers(
+    vm: tuple[SlotVm, Path, Path], sink: Sink
+) -> None:
+    the_vm, record, _ = vm
+    the_vm.boot()
+    the_vm.wait_console("unreachable", 180)
+    assert _reports(record) == []
+    sink.start()
+    reports = _wait_reports(record, 1, the_vm, 60)
+    assert reports[0]["authorization"] == f"Bearer {CREDENTIAL}"
+    assert "reported to http://192.0.2.1:8081: action none" in the_vm.console()

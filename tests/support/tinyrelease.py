@@ -51,6 +51,10 @@ for m in virtio_pci virtio_net; do modprobe "$m" 2>/dev/null; done
 [ -f /etc/network/interfaces ] && mkdir -p /run/network && ifup -a
 [ -x /usr/lib/provisioner/boot-report ] && /usr/lib/provisioner/boot-report &
 echo "boot $(cat /proc/sys/kernel/random/boot_id)" >> /root/boots.log && sync
+for f in /etc/systemd/system/*.service /etc/systemd/system/multi-user.target.wants/*; do
+    if [ -L "$f" ]; then echo "UNIT-LINK $f -> $(readlink "$f")"
+    elif [ -f "$f" ]; then sed "s|^|UNIT $f: |" "$f"; fi
+done
 echo "TINY-RELEASE {version} up"
 while :; do getty -L 115200 ttyS0 vt100; done
 """
@@ -75,7 +79,7 @@ def _kernel_tree(cache: Path, deb: Path) -> tuple[Path, str]:
     return tree, (tree / "done").read_text()
 
 
-def _tree(root: Path, version: str, broken: bool, ktree: Path, kver: str) -> None:
+def _tree(root: Path, version: str, broken: bool, systemd: bool, ktree: Path, kver: str) -> None:
     for d in ("bin", "etc/network", "proc", "sys", "dev", "run", "tmp", "root", "data", "usr"):
         (root / d).mkdir(parents=True, exist_ok=True)
     (root / "sbin").symlink_to("bin")
@@ -90,8 +94,13 @@ def _tree(root: Path, version: str, broken: bool, ktree: Path, kver: str) -> Non
         if a not in {"busybox", "init", "linuxrc"}:
             (root / "bin" / a).symlink_to("busybox")
     fail = f'echo "TINY-RELEASE {version} broken"; exit 1' if broken else ""
-    (root / "bin" / "init").write_text(INIT.format(version=version, broken=fail))
-    (root / "bin" / "init").chmod(0o755)
+    init = root / "bin" / "init"
+    if systemd:  # a stand-in at systemd's path: the boot takes it for systemd
+        (root / "lib" / "systemd").mkdir()
+        init = root / "lib" / "systemd" / "systemd"
+        (root / "bin" / "init").symlink_to("/lib/systemd/systemd")
+    init.write_text(INIT.format(version=version, broken=fail))
+    init.chmod(0o755)
     (root / "etc" / "os-release").write_text(
         f'NAME="Tiny Release"\nID=tiny\nVERSION_ID="{version}"\nPRETTY_NAME="Tiny {version}"\n'
     )
@@ -114,17 +123,24 @@ def _tree(root: Path, version: str, broken: bool, ktree: Path, kver: str) -> Non
 
 
 def build_tiny_release(
-    dest_squashfs: Path, version: str, *, broken: bool = False, cache: Path | None = None
+    dest_squashfs: Path,
+    version: str,
+    *,
+    broken: bool = False,
+    fake_systemd: bool = False,
+    cache: Path | None = None,
 ) -> Path:
     """A bootable release image at ``dest_squashfs``; built once per set of inputs
     into ``cache`` (default: next to ``dest_squashfs``, where the kernel .deb is
-    kept too) and hard-linked (or copied) from there."""
+    kept too) and hard-linked (or copied) from there. ``broken``: its init fails;
+    ``fake_systemd``: its init sits at /lib/systemd/systemd (and prints the units
+    it finds), so the slot boot treats it as a systemd release."""
     cache = cache or dest_squashfs.parent / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     deb = download_kernel(cache)
     bb = Path(BUSYBOX).stat()
     key = hashlib.sha256(
-        f"{deb.name}\n{version}\n{broken}\n{bb.st_size} {bb.st_mtime_ns}\n".encode()
+        f"{deb.name}\n{version}\n{broken} {fake_systemd}\n{bb.st_size} {bb.st_mtime_ns}\n".encode()
         + Path(__file__).read_bytes()
     ).hexdigest()[:16]
     cached = cache / f"tiny-{version}-{key}.squashfs"
@@ -132,7 +148,7 @@ def build_tiny_release(
         ktree, kver = _kernel_tree(cache, deb)
         work = cache / f"tiny-{key}.tree"
         shutil.rmtree(work, ignore_errors=True)
-        _tree(work, version, broken, ktree, kver)
+        _tree(work, version, broken, fake_systemd, ktree, kver)
         _squash(work, cached)
         shutil.rmtree(work)
     dest_squashfs.unlink(missing_ok=True)
