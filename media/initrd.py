@@ -262,12 +262,7 @@ def _entries(tree: Path, version: str) -> list[cpio.Entry]:
         if (mod_root / name).exists():
             files[f"lib/modules/{version}/{name}"] = (mod_root / name).read_bytes()
     for path, data in files.items():
-        parts = path.split("/")
-        for i in range(1, len(parts)):
-            d = "/".join(parts[:i])
-            if d not in seen_dirs:
-                seen_dirs.add(d)
-                entries.append(cpio.directory(d))
+        entries += cpio.parents(path, seen_dirs)
         perm = 0o755 if path.startswith(("sbin/", "lib")) and ".ko" not in path else 0o644
         entries.append(cpio.file(path, data, perm))
     return entries

@@ -45,6 +45,7 @@ from media.releasefacts import (
     ReleaseContractError,
     ReleaseFacts,
     check,
+    inspect_release,
     list_image,
     run_unsquashfs,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "ReleaseContractError",
     "ReleaseFacts",
     "build_release_boot",
+    "inspect_release",
 ]
 
 BUILDER_VERSION = 1
@@ -67,7 +69,8 @@ BOOT_MODULES: tuple[str, ...] = (
     *FILESYSTEMS,
     "crc32c_generic",
 )
-SCRIPTS = ("boot-report.sh", "common.sh", "grubenv.sh")
+#: Scripts from media/agent/ next to /init (the loader's grubenv.sh comes apart).
+SCRIPTS = ("boot-report.sh", "common.sh")
 
 
 @dataclass(frozen=True)
@@ -148,24 +151,11 @@ def _conf(facts: ReleaseFacts, load: list[str]) -> bytes:
 def _initrd(
     facts: ReleaseFacts, modules: dict[str, bytes], load: list[str], grubenv: Path | None
 ) -> bytes:
-    entries = [
-        cpio.directory(d)
-        for d in (
-            "bin",
-            "etc",
-            "proc",
-            "sys",
-            "dev",
-            "data",
-            "lower",
-            "newroot",
-            "lib",
-            "lib/modules",
-        )
-    ]
+    dirs = ("bin", "etc", "proc", "sys", "dev", "data", "lower", "newroot")
+    entries = [cpio.directory(d) for d in dirs]
     entries += busybox_entries()
     entries.append(cpio.file("init", (AGENT_DIR / "slotinit.sh").read_bytes(), 0o755))
-    for name in SCRIPTS[:2]:
+    for name in SCRIPTS:
         entries.append(cpio.file(name, (AGENT_DIR / name).read_bytes(), 0o755))
     if grubenv is not None:
         entries.append(cpio.file("grubenv.sh", grubenv.read_bytes(), 0o644))
@@ -173,12 +163,7 @@ def _initrd(
     root = f"lib/modules/{facts.kernel_version}"
     seen = {e.path for e in entries}
     for rel, data in sorted(modules.items()):
-        parts = f"{root}/{rel}".split("/")
-        for i in range(2, len(parts)):
-            d = "/".join(parts[:i])
-            if d not in seen:
-                seen.add(d)
-                entries.append(cpio.directory(d))
+        entries += cpio.parents(f"{root}/{rel}", seen)
         entries.append(cpio.file(f"{root}/{rel}", data))
     return gzip.compress(cpio.archive(entries), compresslevel=6, mtime=0)
 
