@@ -47,6 +47,18 @@ def symlink(path: str, target: str) -> Entry:
     return Entry(path, S_IFLNK | 0o777, target.encode())
 
 
+def parents(path: str, seen: set[str]) -> list[Entry]:
+    """Directory entries for the parents of ``path`` not yet in ``seen`` (updated)."""
+    out = []
+    parts = path.split("/")
+    for i in range(1, len(parts)):
+        d = "/".join(parts[:i])
+        if d not in seen:
+            seen.add(d)
+            out.append(directory(d))
+    return out
+
+
 def _pad4(n: int) -> bytes:
     return b"\0" * (-n % 4)
 

@@ -138,7 +138,8 @@ def download_kernel(cache: Path) -> Path:
 
 _WANTED = re.compile(
     r"\./(boot/vmlinuz-[^/]+|lib/modules/[^/]+/(modules\.(order|builtin|builtin\.modinfo)"
-    r"|kernel/(drivers/(net|block|ata|scsi|nvme|virtio|char/hw_random)/|fs/(ext4/|jbd2/|squashfs/|mbcache\.ko)"
+    r"|kernel/(drivers/(net|block|ata|scsi|nvme|virtio|char/hw_random)/"
+    r"|fs/(ext4/|jbd2/|squashfs/|overlayfs/|mbcache\.ko)"
     r"|lib/|crypto/|net/core/).*))\Z"
 )
 
@@ -238,13 +239,12 @@ def _entries(tree: Path, version: str) -> list[cpio.Entry]:
             f"lib/modules/{version}",
         )
     ]
-    entries.append(cpio.file("bin/busybox", Path(BUSYBOX).read_bytes(), 0o755))
-    applets = _run([BUSYBOX, "--list"]).split()
-    real_tools = {"busybox", *(Path(t).name for t in TOOLS)}  # the real mke2fs, not busybox's
-    entries += [cpio.symlink(f"bin/{a}", "busybox") for a in applets if a not in real_tools]
+    # the real sfdisk and mke2fs, not busybox's
+    entries += busybox_entries(exclude={Path(t).name for t in TOOLS})
     entries.append(cpio.file("init", (AGENT_DIR / "init.sh").read_bytes(), 0o755))
     entries.append(cpio.file("agent.sh", (AGENT_DIR / "agent.sh").read_bytes(), 0o755))
     entries.append(cpio.file("udhcpc.sh", (AGENT_DIR / "udhcpc.sh").read_bytes(), 0o755))
+    entries.append(cpio.file("common.sh", (AGENT_DIR / "common.sh").read_bytes(), 0o644))
     entries.append(cpio.file("etc/resolv.conf", b""))
     seen_dirs = {e.path for e in entries}
     files: dict[str, bytes] = {}
@@ -262,18 +262,22 @@ def _entries(tree: Path, version: str) -> list[cpio.Entry]:
         if (mod_root / name).exists():
             files[f"lib/modules/{version}/{name}"] = (mod_root / name).read_bytes()
     for path, data in files.items():
-        parts = path.split("/")
-        for i in range(1, len(parts)):
-            d = "/".join(parts[:i])
-            if d not in seen_dirs:
-                seen_dirs.add(d)
-                entries.append(cpio.directory(d))
+        entries += cpio.parents(path, seen_dirs)
         perm = 0o755 if path.startswith(("sbin/", "lib")) and ".ko" not in path else 0o644
         entries.append(cpio.file(path, data, perm))
     return entries
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def busybox_entries(exclude: Iterable[str] = ()) -> list[cpio.Entry]:
+    """``bin/busybox`` (the host's static one) and a ``bin/<applet>`` link per applet."""
+    applets = _run([BUSYBOX, "--list"]).split()
+    entries = [cpio.file("bin/busybox", Path(BUSYBOX).read_bytes(), 0o755)]
+    skip = {"busybox", *exclude}
+    return entries + [cpio.symlink(f"bin/{a}", "busybox") for a in applets if a not in skip]
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Temp file, fsync, rename: readers see the old file or the new one."""
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("wb") as f:
         f.write(data)
@@ -300,9 +304,9 @@ def build_boot_env(data_dir: Path, *, force: bool = False) -> BootEnv:
     tree = cache / "kernel-tree"
     version = extract_kernel(deb, tree)
     image = cpio.archive(_entries(tree, version))
-    _atomic_write(vmlinuz, next((tree / "boot").glob("vmlinuz-*")).read_bytes())
-    _atomic_write(initrd, gzip.compress(image, compresslevel=6, mtime=0))
-    _atomic_write(
+    atomic_write(vmlinuz, next((tree / "boot").glob("vmlinuz-*")).read_bytes())
+    atomic_write(initrd, gzip.compress(image, compresslevel=6, mtime=0))
+    atomic_write(
         stamp_path,
         json.dumps(
             {

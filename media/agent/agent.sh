@@ -32,10 +32,8 @@ STATE_COPY_SECTORS=16              # state copy 1 starts 16 x 4 KiB = 64 KiB in
 log() { echo "provisioner: [$(cut -d" " -f1 /proc/uptime)] $*"; }
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
 
-urlenc() {  # enough for our form values (messages are plain text)
-    printf '%s' "$1" | sed -e 's/%/%25/g' -e 's/ /%20/g' -e 's/&/%26/g' -e 's/=/%3D/g' \
-        -e 's/+/%2B/g' -e 's/#/%23/g' | tr '\n' ' '
-}
+# shellcheck source=common.sh
+. /common.sh  # urlenc
 
 # report STEP STATUS MESSAGE [key=value ...]: best effort, three tries.
 report() {

@@ -27,6 +27,7 @@ from provisioner.cli import main as cli
 from provisioner.db.sqlstore import SqlStore
 from provisioner.domain import Event, Node
 from tests.support.netns import SERVER_IP, Lab
+from tests.support.tinyrelease import add_boot_contract
 from tests.support.vm import Vm
 
 BIN = Path(sys.executable).parent
@@ -57,6 +58,7 @@ def make_artifacts(root: Path) -> Artifacts:
         d = src / rel
         (d / "etc").mkdir(parents=True)
         (d / "etc" / "release").write_text(f"avbox {rel}\n")
+        add_boot_contract(d)  # a release (inspect_release); these slots are not booted
         with (d / "blob").open("wb") as f:
             f.write(os.urandom(size * 1024 * 1024))
     small, big = root / "avbox-2.0.squashfs", root / "avbox-2.1.squashfs"

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.tinyrelease import add_boot_contract
+
 needs_mksquashfs = pytest.mark.skipif(
     shutil.which("mksquashfs") is None, reason="squashfs-tools not installed"
 )
@@ -30,7 +32,8 @@ def make_tree(root: Path, payload: int = 200_000, seed: int = 1) -> Path:
 def make_squashfs(
     path: Path, comp: str = "gzip", payload: int = 200_000, seed: int = 1, block: str = "128K"
 ) -> Path:
-    src = make_tree(path.parent / f"{path.name}.src", payload, seed)
+    """A release image: :func:`make_tree` plus the fake pieces of the release contract."""
+    src = add_boot_contract(make_tree(path.parent / f"{path.name}.src", payload, seed))
     subprocess.run(
         ["mksquashfs", str(src), str(path), "-comp", comp, "-b", block, "-noappend", "-quiet"],
         check=True,

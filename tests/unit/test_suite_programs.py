@@ -10,10 +10,11 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-from media import initrd
+from media import initrd, releaseboot, releasefacts
 from tests.support import programs
 from tests.support.programs import Package, judge, programs_of, provided_packages
 
@@ -295,8 +296,16 @@ def test_every_listed_package_exists_in_apt(listing: Path) -> None:
 
 
 def _programs_initrd_runs() -> set[str]:
-    """The first word of every argv list literal media/initrd.py runs."""
-    tree = ast.parse(Path(initrd.__file__).read_text())
+    """The first word of every argv list literal media/initrd.py and the release boot
+    builder (media/releasefacts.py, media/releaseboot.py: ``image add``) run."""
+    found: set[str] = set()
+    for module in (initrd, releasefacts, releaseboot):
+        found |= _programs_run_by(module)
+    return found
+
+
+def _programs_run_by(module: ModuleType) -> set[str]:
+    tree = ast.parse(Path(str(module.__file__)).read_text())
     found: set[str] = set()
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call) or not node.args:
@@ -308,7 +317,7 @@ def _programs_initrd_runs() -> set[str]:
             if isinstance(first, ast.Constant) and isinstance(first.value, str):
                 found.add(first.value)
             elif isinstance(first, ast.Name):
-                found.add(getattr(initrd, first.id))
+                found.add(getattr(module, first.id))
     return found
 
 
@@ -318,6 +327,7 @@ def test_the_boot_environment_takes_host_files_and_programs_from_packages_run_tx
     needs_dpkg()
     ran = _programs_initrd_runs()
     assert {"apt-cache", "apt-get", "dpkg-deb", "depmod", "ldd", initrd.BUSYBOX} <= ran
+    assert {"unsquashfs", "zstd"} <= ran
     wanted = {initrd.BUSYBOX, *initrd.TOOLS}
     for name in ran - wanted:
         where = shutil.which(name)
