@@ -14,7 +14,7 @@ AGENT = Path(__file__).resolve().parents[2] / "media" / "agent"
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
 def test_the_agent_scripts_pass_shellcheck_as_posix_sh() -> None:
     scripts = sorted(AGENT.glob("*.sh"))
-    assert [s.name for s in scripts] == ["agent.sh", "init.sh", "udhcpc.sh"]
+    assert [s.name for s in scripts] == ["agent.sh", "grubenv.sh", "init.sh", "udhcpc.sh"]
     out = subprocess.run(
         ["shellcheck", "-s", "sh", *map(str, scripts)],
         capture_output=True,
