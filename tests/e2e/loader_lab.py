@@ -264,15 +264,17 @@ def boot(
         "none",
         "-serial",
         f"file:{serial}",
-        # an empty disk first: the loader must find its own disk, not assume hd0
+        # two disks, the empty one first: OVMF tries it, fails and boots the second,
+        # which GRUB calls hd1, so the loader must find its own disk, not assume hd0
+        # (SeaBIOS boots only its first hard disk and gives the chosen one drive 0x80)
         "-drive",
         f"file={blank},format=raw,if=none,id=d0",
         "-device",
-        "virtio-blk-pci,drive=d0",
+        f"virtio-blk-pci,drive=d0,bootindex={2 if firmware == 'bios' else 1}",
         "-drive",
         f"file={disk},format=raw,if=none,id=d1,cache=unsafe",
         "-device",
-        "virtio-blk-pci,drive=d1,bootindex=1",
+        f"virtio-blk-pci,drive=d1,bootindex={1 if firmware == 'bios' else 2}",
         "-device",
         "virtio-rng-pci",
         *([] if reboots else ["-no-reboot"]),
