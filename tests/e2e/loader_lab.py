@@ -114,10 +114,12 @@ echo "{"BROKEN" if broken else "SLOT"}=$slot"
     return gzip.compress(cpio.archive(entries), mtime=0)
 
 
-def _run(argv: list[str], **kw: object) -> str:
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False, **kw)  # type: ignore[call-overload]
+def _run(argv: list[str], *, stdin: str | None = None, env: dict[str, str] | None = None) -> str:
+    out = subprocess.run(
+        argv, input=stdin, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert out.returncode == 0, f"{' '.join(argv)}: {out.stderr}"
-    return str(out.stdout)
+    return out.stdout
 
 
 def make_data_fs(path: Path, size: int, files: dict[str, bytes]) -> None:
@@ -174,7 +176,7 @@ def assemble_disk(
     with disk.open("wb") as f:
         f.truncate(layout.disk_bytes())
     _run(
-        ["sfdisk", "-q", "--no-reread", "--no-tell-kernel", str(disk)], input=layout.sfdisk_script()
+        ["sfdisk", "-q", "--no-reread", "--no-tell-kernel", str(disk)], stdin=layout.sfdisk_script()
     )
     with disk.open("r+b") as f:
         f.write(loader.mbr.read_bytes())  # 440 bytes: the partition table stays
