@@ -38,6 +38,12 @@ def _disk(tmp_path: Path, parts: tuple[Loader, Path], *, broken_b: bool = False)
     return disk
 
 
+def activate_b_as_userspace_does(disk: Path, loader: Loader) -> None:
+    """What the agent does after writing slot B: one sector, through grubenv.sh."""
+    script = 'genv_read "$DEV" "$OFF" && genv_activate B && genv_write "$DEV" "$OFF"'
+    genv_sh(disk, env_at(loader), script)
+
+
 @pytest.mark.parametrize("firmware", FIRMWARES)
 def test_a_fresh_disk_boots_slot_a_from_its_own_loader_and_counts_one_try(
     tmp_path: Path, parts: tuple[Loader, Path], firmware: str
@@ -66,11 +72,7 @@ def test_activating_slot_b_with_the_shell_library_boots_slot_b(
 ) -> None:
     loader, _ = parts
     disk = _disk(tmp_path, parts)
-    genv_sh(
-        disk,
-        env_at(loader),
-        'genv_read "$DEV" "$OFF" && genv_activate B && genv_write "$DEV" "$OFF"',
-    )
+    activate_b_as_userspace_does(disk, loader)
     log = boot(disk, firmware, tmp_path, "activated")
     assert "provisioner: booting slot B (tries left 2)" in log, log[-3000:]
     assert "SLOT=B" in log
@@ -87,11 +89,7 @@ def test_a_slot_that_fails_its_tries_is_given_up_and_the_other_boots_by_itself(
     TRIES=3 times, then marks it failed and boots A, all in one unattended VM run."""
     loader, _ = parts
     disk = _disk(tmp_path, parts, broken_b=True)
-    genv_sh(
-        disk,
-        env_at(loader),
-        'genv_read "$DEV" "$OFF" && genv_activate B && genv_write "$DEV" "$OFF"',
-    )
+    activate_b_as_userspace_does(disk, loader)
     log = boot(disk, firmware, tmp_path, "fallback", reboots=True, timeout=300)
     tries = [f"provisioner: booting slot B (tries left {n})" for n in (2, 1, 0)]
     positions = [log.find(t) for t in tries]
