@@ -17,7 +17,8 @@ named there (Depends/Pre-Depends, as apt would), or belongs to a bare Debian 12
 the project's ``.venv`` is pip's business; one no package owns is fine only under
 the temp dir or the repository (built by a test). Python processes the tests start
 run their own programs unseen; the only production code that runs programs is
-``media/initrd.py``, which ``tests/unit/test_suite_programs.py`` checks statically.
+``media/initrd.py`` and ``media/loader.py``, which ``tests/unit/test_suite_programs.py``
+checks statically.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ def test_the_agent_scripts_pass_shellcheck_as_posix_sh() -> None:
         "agent.sh",
         "boot-report.sh",
         "common.sh",
+        "grubenv.sh",
         "init.sh",
         "slotinit.sh",
         "udhcpc.sh",

@@ -44,6 +44,9 @@ PURE = [
     "provisioner.preflight",  # the boot tree comes in as a function of a name
     "media.cpio",
     "media.disklayout",
+    # the on-disk boot loader: the GRUB environment block and the GRUB scripts
+    "media.grubenv",
+    "media.grubcfg",
 ]
 FORBIDDEN = ["flask", "sqlalchemy", "socket", "threading", "asyncio", "werkzeug", "alembic"]
 

@@ -14,7 +14,7 @@ from types import ModuleType
 
 import pytest
 
-from media import initrd, releaseboot, releasefacts
+from media import initrd, loader, releaseboot, releasefacts
 from tests.support import programs
 from tests.support.programs import Package, judge, programs_of, provided_packages
 
@@ -305,6 +305,7 @@ def _programs_initrd_runs() -> set[str]:
 
 
 def _programs_run_by(module: ModuleType) -> set[str]:
+    """The first word of every argv list literal ``module`` runs."""
     tree = ast.parse(Path(str(module.__file__)).read_text())
     found: set[str] = set()
     for node in ast.walk(tree):
@@ -343,3 +344,21 @@ def test_the_boot_environment_takes_host_files_and_programs_from_packages_run_tx
     assert bad == []
     by_program = {v.program: v.package for v in verdicts}
     assert by_program[initrd.BUSYBOX] == "busybox-static"
+
+
+def test_the_disk_loader_is_built_with_programs_from_packages_run_txt() -> None:
+    """media/loader.py runs on the server too: grub-mkimage (grub-common, pulled in by
+    grub-pc-bin), mformat and mcopy (mtools), and dpkg-query."""
+    needs_dpkg()
+    ran = _programs_run_by(loader)
+    assert ran == {"dpkg-query", "grub-mkimage", "mformat", "mcopy"}
+    wanted = {str(shutil.which(name)) for name in ran}
+    owned = programs.owners(wanted)
+    provided = provided_packages(
+        {RUN_LIST.name: programs.read_package_list(RUN_LIST)}, programs.installed_packages()
+    )
+    verdicts = [judge(p, owned.get(p), provided, VENV, []) for p in sorted(wanted)]
+    assert [v.problem() for v in verdicts if not v.ok] == []
+    assert {"grub-pc-bin", "grub-efi-amd64-bin"} <= set(
+        programs.read_package_list(RUN_LIST)
+    )  # their module directories, which grub-mkimage reads
