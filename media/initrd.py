@@ -245,6 +245,7 @@ def _entries(tree: Path, version: str) -> list[cpio.Entry]:
     entries.append(cpio.file("agent.sh", (AGENT_DIR / "agent.sh").read_bytes(), 0o755))
     entries.append(cpio.file("udhcpc.sh", (AGENT_DIR / "udhcpc.sh").read_bytes(), 0o755))
     entries.append(cpio.file("common.sh", (AGENT_DIR / "common.sh").read_bytes(), 0o644))
+    entries.append(cpio.file("grubenv.sh", (AGENT_DIR / "grubenv.sh").read_bytes(), 0o644))
     entries.append(cpio.file("etc/resolv.conf", b""))
     seen_dirs = {e.path for e in entries}
     files: dict[str, bytes] = {}

@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from media import grubcfg, grubenv
-from media.initrd import BuildError, _atomic_write, _run
+from media.initrd import BuildError, _run
+from media.initrd import atomic_write as _atomic_write
 
 BUILDER_VERSION = 1
 SECTOR = 512
@@ -89,6 +90,39 @@ KERNEL_SEGMENT = 0x820  # 0x800 + one sector: where diskboot loads the rest of c
 MAX_CORE_SECTORS = (0x78000 - 0x8200) // SECTOR
 FAT_SERIAL = "50524F56"  # "PROV": a fixed volume serial keeps esp.img reproducible
 FILE_TIME = 946684800  # 2000-01-01: every file's FAT timestamp
+
+
+#: where the server keeps the artefacts: DATA_DIR/boot/<LOADER_DIR>/ (served as
+#: /boot/files/loader/... like the rest of the boot tree)
+LOADER_DIR = "loader"
+#: manifest key -> artefact (the agent's LOADER_<KEY>_URL/_SIZE/_SHA256)
+ARTEFACTS = {"MBR": "mbr.bin", "CORE": "core.img", "ESP": "esp.img"}
+
+
+@dataclass(frozen=True)
+class Artefact:
+    name: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class LoaderRecord:
+    """What a built loader directory holds, from its loader.json (no hashing)."""
+
+    env_offset: int
+    artefacts: dict[str, Artefact]  # keyed like ARTEFACTS
+
+
+def read_loader(dest: Path) -> LoaderRecord | None:
+    """The loader built in ``dest``, or None when there is none (or it is incomplete)."""
+    try:
+        stamp = json.loads((dest / "loader.json").read_text())
+        arts = {key: Artefact(name, (dest / name).stat().st_size, str(stamp["sha256"][name]))
+                for key, name in ARTEFACTS.items()}  # fmt: skip
+        return LoaderRecord(int(stamp["env_offset"]), arts)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @dataclass(frozen=True)

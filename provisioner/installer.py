@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from media.grubcfg import slot_boot_cfg
 from media.layout import media_base_url, media_url
-from media.loader import LOADER_DIR, read_loader, slot_boot_cfg
+from media.loader import LOADER_DIR, read_loader
 from provisioner.domain import Event, Node, Release, parse_count, utcnow
 from provisioner.errors import Contradiction, NotFound, OutOfOrder, Unauthorized, ValidationError
 from provisioner.firstboot import (
@@ -25,8 +26,8 @@ from provisioner.firstboot import (
 )
 from provisioner.hostsettings import host_settings, settings_files, settings_tar
 from provisioner.lifecycle import apply_report, check_order, parse_report
-from provisioner.media_library import release_boot_files, release_facts
 from provisioner.manifest import Download, build_manifest
+from provisioner.media_library import release_boot_files, release_facts
 from provisioner.service import Service
 
 #: how stale an installed system's last recorded report may get before a heartbeat
@@ -152,8 +153,8 @@ class Installer:
             for key, art in loader.artefacts.items():
                 url = f"{server}/boot/files/{LOADER_DIR}/{art.name}"
                 lines.update(_file_lines(f"LOADER_{key}", url, art.size, art.sha256))
-        boot = release_boot_files(settings, release) if release else None
-        if boot is not None:
+        boot = release_boot_files(settings, release) if release else {}
+        if boot:
             base = media_base_url(
                 settings.media_url, settings.server_ip, settings.http_host_port[1], host_url
             )

@@ -210,7 +210,8 @@ def apply_report(
         slot_a=_slot_ref(f.get("slot_a")) or node.slot_a,
         slot_b=_slot_ref(f.get("slot_b")) or node.slot_b,
         active_slot=f.get("active", node.active_slot),
-        credential_hash=credential_hash(f["credential"]) if "credential" in f
+        credential_hash=credential_hash(f["credential"])
+        if "credential" in f
         else node.credential_hash,
     )
     if f.get("mode") in {"fresh", "update"}:

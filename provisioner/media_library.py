@@ -302,4 +302,3 @@ def release_facts(settings: Settings, release: Release) -> ReleaseFacts | None:
     """What ``image add`` found in the release (init, networkd, ...), or None."""
     record = _boot_record(settings, release)
     return None if record is None else ReleaseFacts(**record["facts"])
-

@@ -17,13 +17,15 @@ def media() -> None:
 @pass_inv
 @_errors
 def build_initrd(inv: Invocation, force: bool) -> None:
-    """Build DATA_DIR/boot/vmlinuz and initrd.img (Debian's kernel, busybox, the agent).
+    """Build DATA_DIR/boot/vmlinuz and initrd.img (Debian's kernel, busybox, the agent)
+    and DATA_DIR/boot/loader/ (GRUB for installed disks, BIOS and UEFI).
 
     The kernel .deb is downloaded once into DATA_DIR/cache; later runs rebuild only
-    when the agent, the builder or the kernel package changed."""
+    when the agent, the builder, the kernel or the GRUB packages changed."""
     import logging
 
     from media.initrd import build_boot_env
+    from media.loader import LOADER_DIR, build_loader
 
     settings = inv.settings()
     logging.basicConfig(level=settings.log_level, format="%(message)s")  # says what it downloads
@@ -34,3 +36,7 @@ def build_initrd(inv: Invocation, force: bool) -> None:
     click.echo(
         f"boot environment {state}: kernel {env.kernel_version}, {env.vmlinuz}, {env.initrd}"
     )
+    loader = build_loader(settings.data_dir / "boot" / LOADER_DIR, force=force)
+    grub = ", ".join(f"{p} {v}" for p, v in loader.versions.items())
+    click.echo(f"disk boot loader {'built' if loader.built else 'up to date'}: {grub}, "
+               f"{loader.esp.parent}")  # fmt: skip

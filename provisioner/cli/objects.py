@@ -240,7 +240,8 @@ def _running(n: Node) -> str | None:
     if not r:
         return None
     where = f" on {r['addresses']}" if r.get("addresses") else ""
-    return f"{r.get('release')} from slot {r.get('slot')}{where} (reported {r.get('reported_at', '?')[:19]}Z)"
+    when = r.get("reported_at", "?")[:19]
+    return f"{r.get('release')} from slot {r.get('slot')}{where} (reported {when}Z)"
 
 
 def _confirm(svc: Service) -> float:

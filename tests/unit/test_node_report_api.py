@@ -56,13 +56,14 @@ def _node(admin: Api) -> dict[str, Any]:
 
 
 def _kinds(admin: Api) -> list[str]:
-    return [e["kind"] for e in admin.get(f"/api/v1/nodes/{MAC}/events").get_json()]
+    """The node's event kinds, oldest first (the API lists newest first)."""
+    return [e["kind"] for e in reversed(admin.get(f"/api/v1/nodes/{MAC}/events").get_json())]
 
 
 @pytest.fixture
 def installed(client: FlaskClient, admin: Api, service: Service) -> None:
-    for version in ("1.0", "2.0"):
-        service.store.add_release(Release("avbox", version, f"avbox-{version}.squashfs", 1, SHA))
+    for version, sha in (("1.0", SHA), ("2.0", "ef" * 32)):
+        service.store.add_release(Release("avbox", version, f"avbox-{version}.squashfs", 1, sha))
     admin.put(f"/api/v1/nodes/{MAC}", json={"release": "avbox:1.0"})
     _install(client, "A", "avbox:1.0")
 
@@ -180,14 +181,14 @@ def test_rollback_on_a_running_box_is_answered_switch_then_completes(
     assert node["install_window_expires"] is None
     assert "node.rolledback" in _kinds(admin)
     assert "node.fellback" not in _kinds(admin)
-    assert _report(client, slot="A", release="avbox:1.0", uptime="9").get_data(
-        as_text=True
-    ).startswith("ACTION=none\n")
+    assert (
+        _report(client, slot="A", release="avbox:1.0", uptime="9")
+        .get_data(as_text=True)
+        .startswith("ACTION=none\n")
+    )
 
 
-def test_a_revoked_credential_is_refused(
-    client: FlaskClient, admin: Api, installed: None
-) -> None:
+def test_a_revoked_credential_is_refused(client: FlaskClient, admin: Api, installed: None) -> None:
     resp = admin.delete(f"/api/v1/nodes/{MAC}/credential")
     assert resp.status_code == 200
     assert resp.get_json()["credential"] is False
@@ -211,9 +212,11 @@ def test_a_rollback_whose_slot_does_not_come_up_fails_once_and_is_not_retried(
     _install(client, "B", "avbox:2.0")
     _report(client, slot="B", release="avbox:2.0", uptime="50")
     admin.patch(f"/api/v1/nodes/{MAC}", json={"action": "rollback"})
-    assert _report(client, slot="B", release="avbox:2.0", uptime="60").get_data(
-        as_text=True
-    ).startswith("ACTION=switch\n")
+    assert (
+        _report(client, slot="B", release="avbox:2.0", uptime="60")
+        .get_data(as_text=True)
+        .startswith("ACTION=switch\n")
+    )
     # slot A used up its tries: the loader brought the box back to B
     resp = _report(client, slot="B", release="avbox:2.0", uptime="3")
     assert resp.get_data(as_text=True).startswith("ACTION=none\n")
