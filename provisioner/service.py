@@ -40,7 +40,7 @@ from provisioner.fields import bundle_from_fields, node_from_fields, profile_fro
 from provisioner.importer import plan_import
 from provisioner.lifecycle import agent_words, with_window
 from provisioner.manifest import Manifest, build_manifest
-from provisioner.store import Store
+from provisioner.store import Change, Store
 from pxelinux.render import MenuEntry, ipxe_menu, ipxe_script, pxelinux_config, pxelinux_menu
 from pxelinux.syslinux_cfg import Problem
 from tftp.files import resolve
@@ -462,7 +462,7 @@ def _profile_dict(p: Profile) -> dict[str, Any]:
     return {f: getattr(p, f) for f in Profile.__dataclass_fields__}
 
 
-def _importing(profile: Profile) -> Any:
+def _importing(profile: Profile) -> Change[Profile]:
     """Keep what the file cannot say (release, bundle, creation time)."""
 
     def change(current: Profile | None) -> Profile:

@@ -47,7 +47,7 @@ from provisioner.domain import (
     utcnow,
 )
 from provisioner.errors import Conflict, NotFound, StoreError, ValidationError
-from provisioner.store import BootRecords, BootStep
+from provisioner.store import BootRecords, BootStep, Change
 
 T = TypeVar("T")
 _Row = TypeVar("_Row", NodeRow, ProfileRow, BundleRow)
@@ -141,7 +141,7 @@ class SqlStore:
         row_type: type[_Row],
         key: str,
         to_domain: Callable[[_Row, dict[int, str]], _Obj],
-        change: Callable[[_Obj | None], _Obj],
+        change: Change[_Obj],
     ) -> tuple[_Row | None, dict[int, str], _Obj]:
         """The row under lock (None when there is none), the release refs, and
         what ``change`` makes of the row's object."""
@@ -208,7 +208,7 @@ class SqlStore:
             return [self._node(r, refs) for r in s.scalars(select(NodeRow).order_by(NodeRow.mac))]
 
     def change_node(
-        self, mac: str, change: Callable[[Node | None], Node], events: Sequence[Event] = ()
+        self, mac: str, change: Change[Node], events: Sequence[Event] = ()
     ) -> tuple[Node, bool]:
         def run(s: Session) -> tuple[Node, bool]:
             row, refs, new = self._read_change(s, NodeRow, mac, self._node, change)
@@ -273,10 +273,7 @@ class SqlStore:
             return [self._profile(r, refs) for r in rows]
 
     def change_profile(
-        self,
-        name: str,
-        change: Callable[[Profile | None], Profile],
-        events: Sequence[Event] = (),
+        self, name: str, change: Change[Profile], events: Sequence[Event] = ()
     ) -> tuple[Profile, bool]:
         def run(s: Session) -> tuple[Profile, bool]:
             result = self._change_profile(s, name, change)
@@ -286,9 +283,7 @@ class SqlStore:
         return self._rmw(run, f"profile {name}")
 
     def change_profiles(
-        self,
-        changes: Sequence[tuple[str, Callable[[Profile | None], Profile]]],
-        events: Sequence[Event] = (),
+        self, changes: Sequence[tuple[str, Change[Profile]]], events: Sequence[Event] = ()
     ) -> list[tuple[Profile, bool]]:
         """One transaction, and a constant number of statements however many
         profiles (an import of 100k labels): the table read once under lock,
@@ -326,7 +321,7 @@ class SqlStore:
         return self._rmw(run, f"{len(changes)} profiles")
 
     def _change_profile(
-        self, s: Session, name: str, change: Callable[[Profile | None], Profile]
+        self, s: Session, name: str, change: Change[Profile]
     ) -> tuple[Profile, bool]:
         row, refs, new = self._read_change(s, ProfileRow, name, self._profile, change)
         if new.name != name:
@@ -440,10 +435,7 @@ class SqlStore:
             return [self._bundle(r, files.get(r.name, [])) for r in rows]
 
     def change_bundle(
-        self,
-        name: str,
-        change: Callable[[Bundle | None], Bundle],
-        events: Sequence[Event] = (),
+        self, name: str, change: Change[Bundle], events: Sequence[Event] = ()
     ) -> tuple[Bundle, bool]:
         def run(s: Session) -> tuple[Bundle, bool]:
             row = s.scalar(self._locked(select(BundleRow).where(BundleRow.name == name)))
