@@ -6,22 +6,30 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import fields
+from functools import cache
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 
+@cache
+def _names(cls: Any) -> tuple[str, ...]:
+    """The field names of a dataclass (asked once per class: boot reads every row)."""
+    return tuple(f.name for f in fields(cls))
+
+
 def from_row(cls: Callable[..., T], row: object, **stored_differently: Any) -> T:
     """A ``cls`` whose fields are the row's attributes of the same names, but for
     the ones given."""
-    same = (f.name for f in fields(cls) if f.name not in stored_differently)  # type: ignore[arg-type]
+    same = (n for n in _names(cls) if n not in stored_differently)
     return cls(**{name: getattr(row, name) for name in same}, **stored_differently)
 
 
 def columns(obj: object, *omit: str) -> dict[str, Any]:
     """The dataclass's fields (shallow) by name, as columns of the same names,
     but for ``omit``."""
-    return {f.name: getattr(obj, f.name) for f in fields(obj) if f.name not in omit}  # type: ignore[arg-type]
+    cls: Callable[..., Any] = type(obj)
+    return {n: getattr(obj, n) for n in _names(cls) if n not in omit}
 
 
 def assign(row: object, values: Mapping[str, Any]) -> None:
