@@ -122,7 +122,7 @@ def populate(settings: Any, nodes: int, action: str = "install") -> None:
                        "release": "avbox:2.0"},
         }  # fmt: skip
         for name, fields in profiles.items():
-            service.put_profile(name, fields)
+            service.save_profile(name, fields)
         names = list(profiles)
         for i in range(nodes):
             data: dict[str, Any] = {
@@ -135,7 +135,7 @@ def populate(settings: Any, nodes: int, action: str = "install") -> None:
                 data["bundle"] = "tinycore"
             if i % 7 == 5:
                 data["release"] = "avbox:2.0"
-            service.put_node(mac_of(i), data)
+            service.save_node(mac_of(i), data)
     finally:
         store.close()
 

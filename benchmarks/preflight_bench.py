@@ -9,7 +9,7 @@ What it does:
 * fills a store in-process with the boot-config benchmark's data
   (:func:`benchmarks.bootcfg_bench.populate`: 1 release, 2 bundles, 4 profiles, ``--nodes``
   nodes with their own ``ip.``, action install), each node through
-  ``Service.put_node`` and so through the check; an empty boot tree and bundles without
+  ``Service.save_node`` and so through the check; an empty boot tree and bundles without
   uploads give most nodes a warning or two, so the listing is the worst case: every
   node in it. Once in SQLite and, unless ``--no-pg``, once in PostgreSQL (a private
   cluster, tests/support/pg.py);

@@ -26,11 +26,7 @@ class TooLarge(ProvisionerError):
     code = "too_large"
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-
-    def to_dict(self) -> dict[str, str | int]:
-        return {**super().to_dict(), "field": self.field}
+        super().__init__(message, field=field)
 
 
 class InsufficientStorage(ProvisionerError):

@@ -32,8 +32,10 @@ def _default_data_dir() -> Path:
     return Path("/var/lib/provisioner") if os.geteuid() == 0 else Path.home() / ".provisioner"
 
 
-def _help(text: str, **extra: Any) -> dict[str, Any]:
-    return {"help": text, **extra}
+def _setting(default: object, text: str, choices: tuple[str, ...] = ()) -> Any:
+    """A setting's field: its default, its help (``--help``, docs/configuration.md)
+    and, where only some values make sense, those values."""
+    return field(default=default, metadata={"help": text, "choices": choices})
 
 
 @dataclass(frozen=True)
@@ -42,171 +44,128 @@ class Settings:
 
     data_dir: Path = field(
         default_factory=_default_data_dir,
-        metadata=_help(
-            "Directory holding everything the server keeps (database, media, boot files)."
-        ),
+        metadata={
+            "help": "Directory holding everything the server keeps (database, media, boot files)."
+        },
     )
-    database_url: str = field(
-        default="",
-        metadata=_help(
-            "SQLAlchemy URL; empty means SQLite at DATA_DIR/provisioner.db. "
-            "PostgreSQL: postgresql+psycopg://user:pass@host/db"
-        ),
+    database_url: str = _setting(
+        "",
+        "SQLAlchemy URL; empty means SQLite at DATA_DIR/provisioner.db. "
+        "PostgreSQL: postgresql+psycopg://user:pass@host/db",
     )
-    db_busy_timeout: float = field(
-        default=15.0, metadata=_help("Seconds SQLite waits for a lock before giving up.")
+    db_busy_timeout: float = _setting(15.0, "Seconds SQLite waits for a lock before giving up.")
+    auto_migrate: bool = _setting(
+        True, "Bring the database schema up to date when a command opens it."
     )
-    auto_migrate: bool = field(
-        default=True,
-        metadata=_help("Bring the database schema up to date when a command opens it."),
+    http: str = _setting("0.0.0.0:8080", "HTTP listen address HOST:PORT.")
+    http_workers: int = _setting(2, "gunicorn worker processes.")
+    http_threads: int = _setting(16, "Threads per gunicorn worker.")
+    server_ip: str = _setting(
+        "",
+        "Address written into boot files and DHCP replies; "
+        "empty: taken from the HTTP request or the interface.",
     )
-    http: str = field(default="0.0.0.0:8080", metadata=_help("HTTP listen address HOST:PORT."))
-    http_workers: int = field(default=2, metadata=_help("gunicorn worker processes."))
-    http_threads: int = field(default=16, metadata=_help("Threads per gunicorn worker."))
-    server_ip: str = field(
-        default="",
-        metadata=_help(
-            "Address written into boot files and DHCP replies; "
-            "empty: taken from the HTTP request or the interface."
-        ),
+    tftp: str = _setting("", "TFTP listen address HOST:PORT; empty: off.")
+    dns: str = _setting("", "DNS listen address HOST:PORT; empty: off.")
+    dhcp: str = _setting(
+        "off",
+        "DHCP mode: off, proxy (PXE only, beside the site's server) or full.",
+        choices=("off", "proxy", "full"),
     )
-    tftp: str = field(default="", metadata=_help("TFTP listen address HOST:PORT; empty: off."))
-    dns: str = field(default="", metadata=_help("DNS listen address HOST:PORT; empty: off."))
-    dhcp: str = field(
-        default="off",
-        metadata=_help(
-            "DHCP mode: off, proxy (PXE only, beside the site's server) or full.",
-            choices=("off", "proxy", "full"),
-        ),
+    interface: str = _setting("", "Network interface DHCP answers on.")
+    domain: str = _setting("lan", "DNS domain of the node host names.")
+    unknown_macs: str = _setting(
+        "ignore",
+        "What an unknown MAC gets: ignore (no answer) or menu (the default menu).",
+        choices=("ignore", "menu"),
     )
-    interface: str = field(default="", metadata=_help("Network interface DHCP answers on."))
-    domain: str = field(default="lan", metadata=_help("DNS domain of the node host names."))
-    unknown_macs: str = field(
-        default="ignore",
-        metadata=_help(
-            "What an unknown MAC gets: ignore (no answer) or menu (the default menu).",
-            choices=("ignore", "menu"),
-        ),
-    )
-    menu_default: str = field(
-        default="local", metadata=_help("Label the default menu boots when nobody picks one.")
-    )
-    menu_timeout: int = field(
-        default=100, metadata=_help("Default menu timeout in tenths of a second (pxelinux).")
-    )
+    menu_default: str = _setting("local", "Label the default menu boots when nobody picks one.")
+    menu_timeout: int = _setting(100, "Default menu timeout in tenths of a second (pxelinux).")
     # -- network boot (DHCP, TFTP, DNS) -----------------------------------------
-    dhcp_pool: str = field(
-        default="", metadata=_help("full DHCP: address pool START-END; empty: reservations only.")
+    dhcp_pool: str = _setting("", "full DHCP: address pool START-END; empty: reservations only.")
+    dhcp_lease_time: int = _setting(3600, "full DHCP: lease time, seconds.")
+    dhcp_router: str = _setting("", "full DHCP: default gateway offered; empty: none.")
+    dhcp_dns_servers: str = _setting(
+        "",
+        "full DHCP: DNS servers offered (comma-separated); empty: the server "
+        "itself when DNS is on.",
     )
-    dhcp_lease_time: int = field(default=3600, metadata=_help("full DHCP: lease time, seconds."))
-    dhcp_router: str = field(
-        default="", metadata=_help("full DHCP: default gateway offered; empty: none.")
+    dhcp_netmask: str = _setting("", "full DHCP: subnet mask; empty: the interface's.")
+    dns_upstream: str = _setting(
+        "", "DNS forwarder IP:PORT for names outside the domain; empty: REFUSED."
     )
-    dhcp_dns_servers: str = field(
-        default="",
-        metadata=_help(
-            "full DHCP: DNS servers offered (comma-separated); empty: the server "
-            "itself when DNS is on."
-        ),
+    dns_ttl: int = _setting(60, "TTL of the DNS answers, seconds.")
+    loaders_dir: str = _setting(
+        "",
+        "Directory with boot loaders to serve instead of the Debian packages' "
+        "files (pxelinux.0, efi64/syslinux.efi, undionly.kpxe, ...).",
     )
-    dhcp_netmask: str = field(
-        default="", metadata=_help("full DHCP: subnet mask; empty: the interface's.")
+    bios_loader: str = _setting(
+        "pxelinux",
+        "What BIOS PXE clients boot first.",
+        choices=("pxelinux", "ipxe"),
     )
-    dns_upstream: str = field(
-        default="",
-        metadata=_help("DNS forwarder IP:PORT for names outside the domain; empty: REFUSED."),
+    uefi_loader: str = _setting(
+        "syslinux",
+        "What UEFI PXE clients boot first.",
+        choices=("syslinux", "ipxe"),
     )
-    dns_ttl: int = field(default=60, metadata=_help("TTL of the DNS answers, seconds."))
-    loaders_dir: str = field(
-        default="",
-        metadata=_help(
-            "Directory with boot loaders to serve instead of the Debian packages' "
-            "files (pxelinux.0, efi64/syslinux.efi, undionly.kpxe, ...)."
-        ),
+    ipxe_script: bool = _setting(
+        True,
+        "Hand iPXE clients (user class iPXE) their per-MAC iPXE script over HTTP; off: "
+        "they get the bios/uefi loader like other PXE clients (unless it is iPXE).",
     )
-    bios_loader: str = field(
-        default="pxelinux",
-        metadata=_help("What BIOS PXE clients boot first.", choices=("pxelinux", "ipxe")),
-    )
-    uefi_loader: str = field(
-        default="syslinux",
-        metadata=_help("What UEFI PXE clients boot first.", choices=("syslinux", "ipxe")),
-    )
-    ipxe_script: bool = field(
-        default=True,
-        metadata=_help(
-            "Hand iPXE clients (user class iPXE) their per-MAC iPXE script over HTTP; off: "
-            "they get the bios/uefi loader like other PXE clients (unless it is iPXE)."
-        ),
-    )
-    tftp_max_sessions: int = field(
-        default=1024, metadata=_help("Concurrent TFTP transfers; more are refused.")
-    )
-    tftp_max_blksize: int = field(
-        default=1468,
-        metadata=_help(
-            "Largest TFTP block size granted (RFC 2348); 1468 fills an Ethernet frame "
-            "of MTU 1500 without IP fragmentation."
-        ),
+    tftp_max_sessions: int = _setting(1024, "Concurrent TFTP transfers; more are refused.")
+    tftp_max_blksize: int = _setting(
+        1468,
+        "Largest TFTP block size granted (RFC 2348); 1468 fills an Ethernet frame "
+        "of MTU 1500 without IP fragmentation.",
     )
     # -- media ---------------------------------------------------------------------
-    upload_max_bytes: int = field(
-        default=0, metadata=_help("Largest accepted upload in bytes; 0: no limit but free disk.")
+    upload_max_bytes: int = _setting(
+        0, "Largest accepted upload in bytes; 0: no limit but free disk."
     )
-    accel_redirect: str = field(
-        default="",
-        metadata=_help(
-            "nginx internal location for X-Accel-Redirect (e.g. /_media/); "
-            "empty: the server streams media itself."
-        ),
+    accel_redirect: str = _setting(
+        "",
+        "nginx internal location for X-Accel-Redirect (e.g. /_media/); "
+        "empty: the server streams media itself.",
     )
     # -- installer -------------------------------------------------------------------
-    install_window_hours: float = field(
-        default=24.0,
-        metadata=_help(
-            "How long a node's build token stays valid after its install was "
-            "requested (the agent's final report ends it sooner)."
-        ),
+    install_window_hours: float = _setting(
+        24.0,
+        "How long a node's build token stays valid after its install was "
+        "requested (the agent's final report ends it sooner).",
     )
-    slot_size_mib: int = field(
-        default=8192,
-        metadata=_help(
-            "Size of each system slot (A and B) on a blank disk, MiB; a node's "
-            "slotsize.<MiB> dot-option overrides it."
-        ),
+    slot_size_mib: int = _setting(
+        8192,
+        "Size of each system slot (A and B) on a blank disk, MiB; a node's "
+        "slotsize.<MiB> dot-option overrides it.",
     )
-    boot_tries: int = field(
-        default=3,
-        metadata=_help(
-            "How many times the disk's boot loader tries a newly activated system slot "
-            "before it falls back to the other one (1-9)."
-        ),
+    boot_tries: int = _setting(
+        3,
+        "How many times the disk's boot loader tries a newly activated system slot "
+        "before it falls back to the other one (1-9).",
     )
-    report_interval: int = field(
-        default=60,
-        metadata=_help(
-            "Seconds between the reports of an installed system (its first report "
-            "comes as soon as it is up)."
-        ),
+    report_interval: int = _setting(
+        60,
+        "Seconds between the reports of an installed system (its first report comes "
+        "as soon as it is up).",
     )
-    confirm_minutes: float = field(
-        default=15.0,
-        metadata=_help(
-            "A node installed this long ago whose installed system never reported "
-            "is shown as unconfirmed; 0: never."
-        ),
+    confirm_minutes: float = _setting(
+        15.0,
+        "A node installed this long ago whose installed system never reported is "
+        "shown as unconfirmed; 0: never.",
     )
-    media_url: str = field(
-        default="",
-        metadata=_help(
-            "Base URL of the /media/ downloads in manifests and listings, e.g. "
-            "http://192.0.2.1/media/ when nginx serves port 80; empty: "
-            "http://SERVER_IP:PORT/media/, else the host the request came to."
-        ),
+    media_url: str = _setting(
+        "",
+        "Base URL of the /media/ downloads in manifests and listings, e.g. "
+        "http://192.0.2.1/media/ when nginx serves port 80; empty: "
+        "http://SERVER_IP:PORT/media/, else the host the request came to.",
     )
-    log_level: str = field(
-        default="INFO",
-        metadata=_help("Log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+    log_level: str = _setting(
+        "INFO",
+        "Log level.",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
     )
 
     # -- derived values ------------------------------------------------------

@@ -42,23 +42,29 @@ class ProvisionerError(Exception):
     """Base class of every error the service raises on purpose."""
 
     code = "error"
+    #: the input field the error is about, when it is about one
+    field: str | None = None
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        """With ``field``, the message starts with it and the JSON names it."""
+        message = f"{field}: {message}" if field else message
         super().__init__(message)
         self.message = message
+        self.field = field
 
     def to_dict(self) -> dict[str, str | int]:
-        return {"code": self.code, "message": self.message}
+        body: dict[str, str | int] = {"code": self.code, "message": self.message}
+        return body if self.field is None else {**body, "field": self.field}
 
 
 class ValidationError(ProvisionerError):
     """Input that cannot be accepted; ``field`` names what was wrong."""
 
     code = "invalid"
+    field: str
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}" if field else message)
-        self.field = field
+        super().__init__(message, field=field)
         self.detail = message
 
     def to_dict(self) -> dict[str, str | int]:
@@ -123,11 +129,7 @@ class OutOfOrder(Conflict):
     code = "out_of_order"
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-
-    def to_dict(self) -> dict[str, str | int]:
-        return {**super().to_dict(), "field": self.field}
+        super().__init__(message, field=field)
 
 
 class Contradiction(Conflict):
@@ -137,11 +139,7 @@ class Contradiction(Conflict):
     code = "contradiction"
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-
-    def to_dict(self) -> dict[str, str | int]:
-        return {**super().to_dict(), "field": self.field}
+        super().__init__(message, field=field)
 
 
 class Unauthorized(ProvisionerError):

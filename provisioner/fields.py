@@ -6,9 +6,10 @@ Used by the API and the CLI alike, so both accept and refuse exactly the same.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from functools import partial as bind
+from typing import Any, TypeVar
 
 from provisioner.bootnames import split_initrd
 from provisioner.bootparams import FILE_KEYS, Options, parse_word
@@ -29,7 +30,10 @@ from provisioner.domain import (
 )
 from provisioner.errors import Conflict, ValidationError
 
-NODE_WRITABLE = frozenset({"hostname", "profile", "options", "release", "bundle", "action"})
+#: A field's parser: (value, field name) -> the domain's value; errors name the field.
+Parse = Callable[[Any, str], Any]
+_Obj = TypeVar("_Obj", Node, Profile, Bundle)
+
 NODE_READONLY = frozenset(
     {
         "mac",
@@ -50,13 +54,9 @@ NODE_READONLY = frozenset(
         "problems",
     }
 )
-PROFILE_WRITABLE = frozenset(
-    {"kernel", "initrd", "options", "ipappend", "release", "bundle", "description"}
-)
 PROFILE_READONLY = frozenset(
     {"name", "options_object", "warnings", "problems", "created_at", "updated_at"}
 )
-BUNDLE_WRITABLE = frozenset({"iso", "definition", "image"})
 BUNDLE_READONLY = frozenset({"name", "options", "warnings", "created_at", "files"})
 
 
@@ -76,10 +76,34 @@ def _check_keys(
             raise ValidationError(key, "is read-only")
 
 
-def _optional(value: Any, field: str, check: Any) -> Any:
-    if value is None or value == "":
-        return None
-    return check(value, field)
+def _changes(
+    data: Mapping[str, Any],
+    parsers: Mapping[str, Parse],
+    readonly: frozenset[str],
+    current: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The writable fields (those with a parser) that ``data`` gives, parsed, once
+    no field is unknown and no read-only one changed."""
+    _check_keys(data, frozenset(parsers), readonly, current)
+    return {key: parse(data[key], key) for key, parse in parsers.items() if key in data}
+
+
+def _base(current: _Obj | None, new: _Obj, partial: bool, *kept: str) -> _Obj:
+    """What the fields apply to: the current object for a PATCH, else ``new``; with
+    ``created_at`` and ``kept`` as they are (no client writes them)."""
+    if current is None:
+        return new
+    base = current if partial else new
+    return replace(base, **{k: getattr(current, k) for k in ("created_at", *kept)})
+
+
+def _optional(check: Parse) -> Parse:
+    """``check``, but None or "" clears the field."""
+
+    def parse(value: Any, field: str) -> Any:
+        return None if value is None or value == "" else check(value, field)
+
+    return parse
 
 
 def _release(value: Any, field: str) -> str:
@@ -96,55 +120,27 @@ def node_from_fields(
     echo: dict[str, Any] = {"state": current.state.value if current else State.NEW.value}
     if "mac" in data and normalize_mac(data["mac"], "mac") != mac:
         raise ValidationError("mac", "does not match the MAC in the URL")
-    _check_keys(data, NODE_WRITABLE, NODE_READONLY, echo)
-    base = current if current is not None and partial else Node(mac=mac)
-    if current is not None:
-        base = replace(base, state=current.state, created_at=current.created_at)
-    changes: dict[str, Any] = {}
-    if "hostname" in data:
-        changes["hostname"] = _optional(data["hostname"], "hostname", validate_hostname)
-    if "profile" in data:
-        changes["profile"] = _optional(data["profile"], "profile", validate_name)
-    if "options" in data:
-        changes["options"] = Options.coerce(data["options"], "options")
-    if "release" in data:
-        changes["release"] = _optional(data["release"], "release", _release)
-    if "bundle" in data:
-        changes["bundle"] = _optional(data["bundle"], "bundle", validate_name)
-    if "action" in data:
-        changes["action"] = parse_enum(Action, data["action"], "action")
+    changes = _changes(data, _NODE_FIELDS, NODE_READONLY, echo)
+    base = _base(current, Node(mac=mac), partial, "state")
     return replace(base, **changes, updated_at=utcnow())
 
 
 def profile_from_fields(
     name: str, data: Mapping[str, Any], current: Profile | None, *, partial: bool
 ) -> Profile:
+    changes = _named_changes(name, data, _PROFILE_FIELDS, PROFILE_READONLY)
+    base = _base(current, Profile(name=name), partial)
+    return replace(base, **changes, updated_at=utcnow())
+
+
+def _named_changes(
+    name: str, data: Mapping[str, Any], parsers: Mapping[str, Parse], readonly: frozenset[str]
+) -> dict[str, Any]:
+    """:func:`_changes` of a profile or bundle, objects keyed by a name."""
     if not isinstance(data, Mapping):
         raise ValidationError("body", "must be a JSON object")
     validate_name(name, "name")
-    _check_keys(data, PROFILE_WRITABLE, PROFILE_READONLY, {"name": name})
-    base = current if current is not None and partial else Profile(name=name)
-    if current is not None:
-        base = replace(base, created_at=current.created_at)
-    changes: dict[str, Any] = {}
-    if "kernel" in data:
-        changes["kernel"] = validate_boot_path(data["kernel"], "kernel")
-    if "initrd" in data:
-        changes["initrd"] = _initrd(data["initrd"], "initrd")
-    if "options" in data:
-        changes["options"] = Options.coerce(data["options"], "options")
-    if "ipappend" in data:
-        value = data["ipappend"]
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 7:
-            raise ValidationError("ipappend", "must be an integer from 0 to 7 (IPAPPEND flags)")
-        changes["ipappend"] = value
-    if "release" in data:
-        changes["release"] = _optional(data["release"], "release", _release)
-    if "bundle" in data:
-        changes["bundle"] = _optional(data["bundle"], "bundle", validate_name)
-    if "description" in data:
-        changes["description"] = _description(data["description"])
-    return replace(base, **changes, updated_at=utcnow())
+    return _changes(data, parsers, readonly, {"name": name})
 
 
 def _initrd(value: Any, field: str) -> tuple[str, ...]:
@@ -156,30 +152,27 @@ def _initrd(value: Any, field: str) -> tuple[str, ...]:
     return split_initrd(value, field)
 
 
-def _description(value: Any) -> str:
+def _ipappend(value: Any, field: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 7:
+        raise ValidationError(field, "must be an integer from 0 to 7 (IPAPPEND flags)")
+    return value
+
+
+def _description(value: Any, field: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str) or len(value) > 500:
-        raise ValidationError("description", "must be a string of at most 500 characters")
+        raise ValidationError(field, "must be a string of at most 500 characters")
     if any(ord(c) < 0x20 for c in value):
-        raise ValidationError("description", "must be one line without control characters")
+        raise ValidationError(field, "must be one line without control characters")
     return value
 
 
 def bundle_from_fields(
     name: str, data: Mapping[str, Any], current: Bundle | None, *, partial: bool
 ) -> Bundle:
-    if not isinstance(data, Mapping):
-        raise ValidationError("body", "must be a JSON object")
-    validate_name(name, "name")
-    _check_keys(data, BUNDLE_WRITABLE, BUNDLE_READONLY, {"name": name})
-    base = current if current is not None and partial else Bundle(name=name)
-    if current is not None:  # uploaded files are not fields: they stay
-        base = replace(base, created_at=current.created_at, files=current.files)
-    changes: dict[str, Any] = {}
-    for fld, key in BUNDLE_KINDS.items():
-        if fld in data:
-            changes[fld] = _optional(data[fld], fld, lambda v, f, k=key: _bundle_file(k, v, f))
+    changes = _named_changes(name, data, _BUNDLE_FIELDS, BUNDLE_READONLY)
+    base = _base(current, Bundle(name=name), partial, "files")  # uploads are not fields
     bundle = replace(base, **changes)
     check_bundle(bundle)
     return bundle
@@ -210,3 +203,26 @@ def _bundle_file(key: str, value: Any, field: str) -> str:
         raise ValidationError(field, "must be a file name")
     word = parse_word(f"{key}.{value}", field)
     return word.value or ""
+
+
+#: The writable fields and their parsers, in the order they are checked.
+_NODE_FIELDS: dict[str, Parse] = {
+    "hostname": _optional(validate_hostname),
+    "profile": _optional(validate_name),
+    "options": Options.coerce,
+    "release": _optional(_release),
+    "bundle": _optional(validate_name),
+    "action": bind(parse_enum, Action),
+}
+_PROFILE_FIELDS: dict[str, Parse] = {
+    "kernel": validate_boot_path,
+    "initrd": _initrd,
+    "options": Options.coerce,
+    "ipappend": _ipappend,
+    "release": _optional(_release),
+    "bundle": _optional(validate_name),
+    "description": _description,
+}
+_BUNDLE_FIELDS: dict[str, Parse] = {
+    kind: _optional(bind(_bundle_file, key)) for kind, key in BUNDLE_KINDS.items()
+}

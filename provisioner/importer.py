@@ -22,11 +22,17 @@ MAX_IMPORT_LABELS = 100_000
 
 
 @dataclass
-class ImportPlan:
-    profiles: list[Profile] = field(default_factory=list)
+class ImportFindings:
+    """What reading the file found, told back whatever is then stored."""
+
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ImportPlan(ImportFindings):
+    profiles: list[Profile] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -11,9 +11,10 @@ import hashlib
 import hmac
 import os
 import secrets
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from functools import partial as bind
 from typing import Any, Generic, TypeVar
 
 from provisioner import preflight
@@ -37,12 +38,11 @@ from provisioner.domain import (
 )
 from provisioner.errors import NotFound, ValidationError
 from provisioner.fields import bundle_from_fields, node_from_fields, profile_from_fields
-from provisioner.importer import plan_import
+from provisioner.importer import ImportFindings, plan_import
 from provisioner.lifecycle import agent_words, with_window
 from provisioner.manifest import Manifest, build_manifest
-from provisioner.store import Store
+from provisioner.store import Change, Store
 from pxelinux.render import MenuEntry, ipxe_menu, ipxe_script, pxelinux_config, pxelinux_menu
-from pxelinux.syslinux_cfg import Problem
 from tftp.files import resolve
 from tftp.routes import File, Tree
 
@@ -60,14 +60,13 @@ def hash_secret(secret: str) -> str:
 
 
 @dataclass
-class ImportReport:
+class ImportReport(ImportFindings):
+    """The file's findings, and what became of each label."""
+
     created: list[str] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -194,18 +193,6 @@ class Service:
         return build_manifest(node, found.profile, found.release, found.bundle, base_url)
 
     # -- nodes ------------------------------------------------------------------------
-    def put_node(
-        self,
-        mac_text: str,
-        data: Mapping[str, Any],
-        *,
-        partial: bool = False,
-        must_exist: bool = False,
-    ) -> tuple[Node, bool]:
-        """PUT (``partial=False``) or PATCH; ``must_exist`` refuses to create."""
-        saved = self.save_node(mac_text, data, partial=partial, must_exist=must_exist)
-        return saved.value, saved.created
-
     def save_node(
         self,
         mac_text: str,
@@ -215,7 +202,8 @@ class Service:
         must_exist: bool = False,
         unset: Collection[str] = (),
     ) -> Saved[Node]:
-        """:meth:`put_node`, checked by :mod:`provisioner.preflight`: an error
+        """PUT (``partial=False``) or PATCH of a node; ``must_exist`` refuses to
+        create. Checked by :mod:`provisioner.preflight`: an error
         refuses the change (:class:`~provisioner.errors.PreflightError`), warnings
         come back with the node. ``unset``: keys the caller removed from the
         node's options (a key the profile still gives is warned of)."""
@@ -227,8 +215,6 @@ class Service:
         found: list[preflight.Problem] = []
 
         def change(current: Node | None) -> Node:
-            if current is None and must_exist:
-                raise NotFound("node", mac)
             new = with_window(
                 node_from_fields(mac, data, current, partial=partial),
                 utcnow(),
@@ -254,10 +240,8 @@ class Service:
             ]
             return new
 
-        try:
-            node, created = self.store.change_node(mac, change, events)
-        finally:
-            self.view.invalidate()
+        write = bind(self.store.change_node, mac, events=events)
+        node, created = self._write("node", mac, must_exist, write, change)
         return Saved(node, created, tuple(found))
 
     def get_node(self, mac_text: str) -> Node:
@@ -283,17 +267,6 @@ class Service:
         return node
 
     # -- profiles ------------------------------------------------------------------------
-    def put_profile(
-        self,
-        name: str,
-        data: Mapping[str, Any],
-        *,
-        partial: bool = False,
-        must_exist: bool = False,
-    ) -> tuple[Profile, bool]:
-        saved = self.save_profile(name, data, partial=partial, must_exist=must_exist)
-        return saved.value, saved.created
-
     def save_profile(
         self,
         name: str,
@@ -302,15 +275,13 @@ class Service:
         partial: bool = False,
         must_exist: bool = False,
     ) -> Saved[Profile]:
-        """:meth:`put_profile`, checked by :mod:`provisioner.preflight`: refused
+        """:meth:`save_node` for a profile, checked by :mod:`provisioner.preflight`: refused
         when the profile has an error or would give a node using it a new one."""
         name = validate_name(name, "name")
         world = self.world()
         found: list[preflight.Problem] = []
 
         def change(current: Profile | None) -> Profile:
-            if current is None and must_exist:
-                raise NotFound("profile", name)
             new = profile_from_fields(name, data, current, partial=partial)
             check_cmdline(new.options)
             self._check_users_fit(new)
@@ -323,11 +294,31 @@ class Service:
             return new
 
         saved = Event(kind="profile.saved", message=f"profile {name} saved", data={"name": name})
+        write = bind(self.store.change_profile, name, events=[saved])
+        profile, created = self._write("profile", name, must_exist, write, change)
+        return Saved(profile, created, tuple(found))
+
+    def _write(
+        self,
+        kind: str,
+        key: str,
+        must_exist: bool,
+        write: Callable[[Change[T]], tuple[T, bool]],
+        change: Change[T],
+    ) -> tuple[T, bool]:
+        """``write(change)``, a store's read-modify-write; with ``must_exist`` a
+        ``kind`` ``key`` that is not stored is NotFound. Whatever happens, the
+        read model is stale after it."""
+
+        def changed(current: T | None) -> T:
+            if current is None and must_exist:
+                raise NotFound(kind, key)
+            return change(current)
+
         try:
-            profile, created = self.store.change_profile(name, change, [saved])
+            return write(changed)
         finally:
             self.view.invalidate()
-        return Saved(profile, created, tuple(found))
 
     def _check_users_fit(self, profile: Profile) -> None:
         snap = self.view.snapshot()
@@ -357,14 +348,9 @@ class Service:
         name = validate_name(name, "name")
 
         def change(current: Bundle | None) -> Bundle:
-            if current is None and must_exist:
-                raise NotFound("bundle", name)
             return bundle_from_fields(name, data, current, partial=partial)
 
-        try:
-            return self.store.change_bundle(name, change)
-        finally:
-            self.view.invalidate()
+        return self._write("bundle", name, must_exist, bind(self.store.change_bundle, name), change)
 
     # -- preflight (provisioner.preflight, docs/preflight.md) -------------------------------
     def world(self, snap: BootSnapshot | None = None) -> preflight.World:
@@ -476,7 +462,7 @@ def _profile_dict(p: Profile) -> dict[str, Any]:
     return {f: getattr(p, f) for f in Profile.__dataclass_fields__}
 
 
-def _importing(profile: Profile) -> Any:
+def _importing(profile: Profile) -> Change[Profile]:
     """Keep what the file cannot say (release, bundle, creation time)."""
 
     def change(current: Profile | None) -> Profile:

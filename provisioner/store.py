@@ -19,9 +19,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from ipaddress import IPv4Address
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from provisioner.domain import Bundle, Event, Lease, Node, Profile, Release, Role, Token
+
+T = TypeVar("T")
+
+#: A read-modify-write's function: the stored object (None when there is none
+#: yet) -> what to store instead; it may raise to write nothing.
+Change = Callable[[T | None], T]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +66,7 @@ class Store(Protocol):
     def list_nodes(self) -> list[Node]: ...
 
     def change_node(
-        self,
-        mac: str,
-        change: Callable[[Node | None], Node],
-        events: Sequence[Event] = (),
+        self, mac: str, change: Change[Node], events: Sequence[Event] = ()
     ) -> tuple[Node, bool]:
         """Atomic read-modify-write; returns the stored node and whether it is new.
         ``events`` are recorded in the same transaction."""
@@ -77,16 +80,11 @@ class Store(Protocol):
     def list_profiles(self) -> list[Profile]: ...
 
     def change_profile(
-        self,
-        name: str,
-        change: Callable[[Profile | None], Profile],
-        events: Sequence[Event] = (),
+        self, name: str, change: Change[Profile], events: Sequence[Event] = ()
     ) -> tuple[Profile, bool]: ...
 
     def change_profiles(
-        self,
-        changes: Sequence[tuple[str, Callable[[Profile | None], Profile]]],
-        events: Sequence[Event] = (),
+        self, changes: Sequence[tuple[str, Change[Profile]]], events: Sequence[Event] = ()
     ) -> list[tuple[Profile, bool]]:
         """:meth:`change_profile` for many, in one transaction: all or none (an import)."""
         ...
@@ -110,10 +108,7 @@ class Store(Protocol):
     def list_bundles(self) -> list[Bundle]: ...
 
     def change_bundle(
-        self,
-        name: str,
-        change: Callable[[Bundle | None], Bundle],
-        events: Sequence[Event] = (),
+        self, name: str, change: Change[Bundle], events: Sequence[Event] = ()
     ) -> tuple[Bundle, bool]: ...
 
     def delete_bundle(self, name: str, events: Sequence[Event] = ()) -> None: ...

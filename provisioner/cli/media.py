@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +31,16 @@ from media.layout import media_url, release_relpath
 from provisioner.cli.objects import bundle, node
 from provisioner.cli.preview import media_base, note_placeholder, server_option
 from provisioner.cli.root import (
-    Column,
     Invocation,
     _echo_json,
-    _echo_rows,
     _errors,
+    columns,
     delete_command,
+    list_command,
     main,
     pass_inv,
     service,
+    show_command,
 )
 from provisioner.domain import BUNDLE_KINDS, Release, parse_release_ref
 from provisioner.errors import NotFound
@@ -168,39 +170,36 @@ def image_add(inv: Invocation, /, file: Path, name: str, version: str, **remote:
     click.echo(f"release {view['ref']} added: {view['size']} bytes, sha256 {view['sha256']}")
 
 
-@image.command("list")
-@click.option("--json", "as_json", is_flag=True)
-@pass_inv
-@_errors
-def image_list(inv: Invocation, as_json: bool) -> None:
-    """All releases."""
-    with service(inv) as svc:
-        views = [_release_view(svc, r) for r in svc.store.list_releases()]
+def _release_views(svc: Service) -> list[dict[str, Any]]:
+    views = [_release_view(svc, r) for r in svc.store.list_releases()]
     note_placeholder(svc, json.dumps(views))
-    columns: list[Column] = [
-        ("RELEASE", lambda v: v["ref"]),
-        ("SIZE", lambda v: v["size"]),
-        ("SHA256", lambda v: v["sha256"][:16]),
-        ("URL", lambda v: v["url"]),
-    ]
-    _echo_rows(views, as_json, columns)
+    return views
 
 
-@image.command("show")
-@click.argument("ref")
-@click.option("--json", "as_json", is_flag=True)
-@pass_inv
-@_errors
-def image_show(inv: Invocation, ref: str, as_json: bool) -> None:
-    """One release (NAME:VERSION)."""
-    with service(inv) as svc:
-        view = _release_view(svc, svc.store.get_release(*parse_release_ref(ref)))
+def _release_shown(svc: Service, ref: str) -> dict[str, Any]:
+    view = _release_view(svc, svc.store.get_release(*parse_release_ref(ref)))
     note_placeholder(svc, view["url"])
-    if as_json:
-        _echo_json(view)
-        return
-    for key in ("ref", "filename", "size", "sha256", "url", "created_at"):
-        click.echo(f"{key + ':':<12} {view[key]}")
+    return view
+
+
+list_command(
+    image,
+    "All releases.",
+    _release_views,
+    [
+        ("RELEASE", itemgetter("ref")),
+        *columns("size"),
+        ("SHA256", lambda v: v["sha256"][:16]),
+        *columns("url"),
+    ],
+)
+show_command(
+    image,
+    "ref",
+    "One release (NAME:VERSION).",
+    _release_shown,
+    ("ref", "filename", "size", "sha256", "url", "created_at"),
+)
 
 
 delete_command(

@@ -23,11 +23,15 @@ from provisioner.cli.root import (
     _echo_json,
     _echo_rows,
     _errors,
+    columns,
     delete_command,
+    echo_fields,
     echo_problems,
+    list_command,
     main,
     pass_inv,
     service,
+    show_command,
 )
 from provisioner.domain import BUNDLE_KINDS, Action, Event, Node, normalize_mac, utcnow
 from provisioner.errors import ValidationError
@@ -39,14 +43,6 @@ from provisioner.views import bundle_view, node_view, profile_view
 def _given(**fields: Any) -> dict[str, Any]:
     """Flags the user gave; an empty string clears a field."""
     return {k: (None if v == "" else v) for k, v in fields.items() if v is not None}
-
-
-def _print_fields(view: dict[str, Any], keys: list[str]) -> None:
-    for key in keys:
-        value = view.get(key)
-        if isinstance(value, list):
-            value = "; ".join(value) or "-"
-        click.echo(f"{key + ':':<12} {'-' if value in (None, '') else value}")
 
 
 # -- nodes -------------------------------------------------------------------------------
@@ -176,7 +172,7 @@ def node_show(inv: Invocation, mac: str, as_json: bool, boot: bool, server: str 
         status = _status(n, events, utcnow())
         errors = sum(1 for p in problems if p.severity == "error")
         summary = f"{errors} error(s), {len(problems) - errors} warning(s)" if problems else None
-        _print_fields(
+        echo_fields(
             {**view, "release": release, **status, "problems": summary},
             [
                 "mac",
@@ -285,16 +281,13 @@ def node_list(inv: Invocation, as_json: bool) -> None:
             if ip is None and n.mac in leases:
                 ip = f"{leases[n.mac]} (lease)"
             extra[n.mac] = (effective_release(n, profile), ip or "dhcp")
-    columns: list[Column] = [
-        ("MAC", lambda v: v["mac"]),
-        ("HOSTNAME", lambda v: v["hostname"]),
-        ("PROFILE", lambda v: v["profile"]),
+    table: list[Column] = [
+        *columns("mac", "hostname", "profile"),
         ("RELEASE", lambda v: extra[v["mac"]][0]),
         ("IP", lambda v: extra[v["mac"]][1]),
-        ("ACTION", lambda v: v["action"]),
-        ("STATE", lambda v: v["state"]),
+        *columns("action", "state"),
     ]
-    _echo_rows(views, as_json, columns)
+    _echo_rows(views, as_json, table)
 
 
 delete_command(
@@ -331,51 +324,29 @@ def profile_set(inv: Invocation, /, name: str, **fields: Any) -> None:
     echo_problems(saved.problems)
 
 
-@profile.command("show")
-@click.argument("name")
-@click.option("--json", "as_json", is_flag=True)
-@pass_inv
-@_errors
-def profile_show(inv: Invocation, name: str, as_json: bool) -> None:
-    """Show one profile."""
-    with service(inv) as svc:
-        view = profile_view(svc.store.get_profile(name))
-    if as_json:
-        _echo_json(view)
-    else:
-        _print_fields(
-            view,
-            [
-                "name",
-                "kernel",
-                "initrd",
-                "options",
-                "ipappend",
-                "release",
-                "bundle",
-                "description",
-                "warnings",
-            ],
-        )
-
-
-@profile.command("list")
-@click.option("--json", "as_json", is_flag=True)
-@pass_inv
-@_errors
-def profile_list(inv: Invocation, as_json: bool) -> None:
-    """All profiles."""
-    with service(inv) as svc:
-        views = [profile_view(p) for p in svc.store.list_profiles()]
-    columns: list[Column] = [
-        ("NAME", lambda v: v["name"]),
-        ("KERNEL", lambda v: v["kernel"]),
-        ("INITRD", lambda v: v["initrd"]),
-        ("RELEASE", lambda v: v["release"]),
-        ("BUNDLE", lambda v: v["bundle"]),
-        ("OPTIONS", lambda v: v["options"]),
-    ]
-    _echo_rows(views, as_json, columns)
+show_command(
+    profile,
+    "name",
+    "Show one profile.",
+    lambda svc, name: profile_view(svc.store.get_profile(name)),
+    [
+        "name",
+        "kernel",
+        "initrd",
+        "options",
+        "ipappend",
+        "release",
+        "bundle",
+        "description",
+        "warnings",
+    ],
+)
+list_command(
+    profile,
+    "All profiles.",
+    lambda svc: [profile_view(p) for p in svc.store.list_profiles()],
+    columns("name", "kernel", "initrd", "release", "bundle", "options"),
+)
 
 
 delete_command(
@@ -409,19 +380,6 @@ def bundle_set(inv: Invocation, /, name: str, **fields: Any) -> None:
         click.echo(f"warning: {w}", err=True)
 
 
-@bundle.command("list")
-@click.option("--json", "as_json", is_flag=True)
-@pass_inv
-@_errors
-def bundle_list(inv: Invocation, as_json: bool) -> None:
-    """All bundles."""
-    with service(inv) as svc:
-        views = [bundle_view(b) for b in svc.store.list_bundles()]
-    columns: list[Column] = [("NAME", lambda v: v["name"])]
-    columns += [(k.upper(), _bundle_cell(k)) for k in BUNDLE_KINDS]
-    _echo_rows(views, as_json, columns)
-
-
 def _bundle_cell(kind: str) -> Any:
     """The file name of ``kind``; ``(not uploaded)`` while only the name is set."""
 
@@ -430,6 +388,14 @@ def _bundle_cell(kind: str) -> Any:
         return f"{name} (not uploaded)" if name and v["files"].get(kind) is None else name
 
     return cell
+
+
+list_command(
+    bundle,
+    "All bundles.",
+    lambda svc: [bundle_view(b) for b in svc.store.list_bundles()],
+    [*columns("name"), *((k.upper(), _bundle_cell(k)) for k in BUNDLE_KINDS)],
+)
 
 
 def _delete_bundle(svc: Service, name: str) -> None:

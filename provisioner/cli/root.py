@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -80,6 +81,12 @@ def _echo_json(value: Any) -> None:
 Column = tuple[str, Callable[[dict[str, Any]], object]]
 
 
+def columns(*keys: str) -> list[Column]:
+    """Table columns that show the views' ``keys`` as they are, under their names
+    in capitals."""
+    return [(key.upper(), itemgetter(key)) for key in keys]
+
+
 def _echo_rows(views: list[dict[str, Any]], as_json: bool, columns: Sequence[Column]) -> None:
     """A list command's output: the API's JSON, or a table under a header line
     (nothing at all for no items); an empty cell is ``-``."""
@@ -97,6 +104,15 @@ def _echo_rows(views: list[dict[str, Any]], as_json: bool, columns: Sequence[Col
 
 def _cell(value: object) -> str:
     return "-" if value is None or value == "" else str(value)
+
+
+def echo_fields(view: dict[str, Any], keys: Sequence[str]) -> None:
+    """A show command's output: ``key: value`` a line (a list joined with ``; ``)."""
+    for key in keys:
+        value = view.get(key)
+        if isinstance(value, list):
+            value = "; ".join(value) or "-"
+        click.echo(f"{key + ':':<12} {'-' if value in (None, '') else value}")
 
 
 pass_inv = click.make_pass_decorator(Invocation)
@@ -168,6 +184,48 @@ def delete_command(
         with service(inv) as svc:
             delete(svc, value)
         click.echo(done(value))
+
+
+def list_command(
+    group: click.Group,
+    doc: str,
+    views: Callable[[Service], list[dict[str, Any]]],
+    columns: Sequence[Column],
+) -> None:
+    """Add ``list [--json]`` to ``group``: ``views(service)``, as a table of ``columns``."""
+
+    @group.command("list", help=doc)
+    @click.option("--json", "as_json", is_flag=True)
+    @pass_inv
+    @_errors
+    def command(inv: Invocation, /, as_json: bool) -> None:
+        with service(inv) as svc:
+            found = views(svc)
+        _echo_rows(found, as_json, columns)
+
+
+def show_command(
+    group: click.Group,
+    arg: str,
+    doc: str,
+    view: Callable[[Service, str], dict[str, Any]],
+    keys: Sequence[str],
+) -> None:
+    """Add ``show ARG [--json]`` to ``group``: ``view(service, value)``, its ``keys``
+    one a line."""
+
+    @group.command("show", help=doc)
+    @click.argument(arg)
+    @click.option("--json", "as_json", is_flag=True)
+    @pass_inv
+    @_errors
+    def command(inv: Invocation, /, as_json: bool, **args: str) -> None:
+        with service(inv) as svc:
+            found = view(svc, args[arg])
+        if as_json:
+            _echo_json(found)
+        else:
+            echo_fields(found, keys)
 
 
 # -- serve ----------------------------------------------------------------------------------

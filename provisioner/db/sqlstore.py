@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from provisioner.bootnames import join_initrd, split_initrd
 from provisioner.db.engine import make_engines
+from provisioner.db.mapping import assign, columns, from_row
 from provisioner.db.models import (
     BootBindingRow,
     BootMilestoneRow,
@@ -46,7 +47,7 @@ from provisioner.domain import (
     utcnow,
 )
 from provisioner.errors import Conflict, NotFound, StoreError, ValidationError
-from provisioner.store import BootRecords, BootStep
+from provisioner.store import BootRecords, BootStep, Change
 
 T = TypeVar("T")
 _Row = TypeVar("_Row", NodeRow, ProfileRow, BundleRow)
@@ -140,7 +141,7 @@ class SqlStore:
         row_type: type[_Row],
         key: str,
         to_domain: Callable[[_Row, dict[int, str]], _Obj],
-        change: Callable[[_Obj | None], _Obj],
+        change: Change[_Obj],
     ) -> tuple[_Row | None, dict[int, str], _Obj]:
         """The row under lock (None when there is none), the release refs, and
         what ``change`` makes of the row's object."""
@@ -161,29 +162,31 @@ class SqlStore:
     # -- nodes ------------------------------------------------------------
     @staticmethod
     def _node(row: NodeRow, refs: dict[int, str]) -> Node:
-        return Node(
-            mac=row.mac,
-            hostname=row.hostname,
+        return from_row(
+            Node,
+            row,
             profile=row.profile_name,
-            options=row.options,
             release=refs[row.release_id] if row.release_id is not None else None,
             bundle=row.bundle_name,
             action=Action(row.action),
             state=State(row.state),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            slot_a=row.slot_a,
-            slot_b=row.slot_b,
-            active_slot=row.active_slot,
-            installed_at=row.installed_at,
-            install_seconds=row.install_seconds,
             phases={str(k): float(v) for k, v in (row.phases or {}).items()},
-            build_token=row.build_token,
-            window_opened=row.window_opened,
-            window_expires=row.window_expires,
-            credential_hash=row.credential_hash,
             running={str(k): str(v) for k, v in (row.running or {}).items()},
         )
+
+    @staticmethod
+    def _node_columns(new: Node, release_id: int | None) -> dict[str, Any]:
+        """What a change writes to a node's row (not its key, not its creation time)."""
+        same = columns(new, "mac", "created_at", "profile", "release", "bundle")
+        return same | {
+            "profile_name": new.profile,
+            "release_id": release_id,
+            "bundle_name": new.bundle,
+            "action": new.action.value,
+            "state": new.state.value,
+            "phases": dict(new.phases) or None,
+            "running": dict(new.running) or None,
+        }
 
     def find_node_by_token(self, token: str) -> Node | None:
         with self._session(write=False) as s:
@@ -207,7 +210,7 @@ class SqlStore:
             return [self._node(r, refs) for r in s.scalars(select(NodeRow).order_by(NodeRow.mac))]
 
     def change_node(
-        self, mac: str, change: Callable[[Node | None], Node], events: Sequence[Event] = ()
+        self, mac: str, change: Change[Node], events: Sequence[Event] = ()
     ) -> tuple[Node, bool]:
         def run(s: Session) -> tuple[Node, bool]:
             row, refs, new = self._read_change(s, NodeRow, mac, self._node, change)
@@ -224,20 +227,7 @@ class SqlStore:
                     raise Conflict(f"hostname {new.hostname!r} is already used by node {other}")
             created = row is None
             row = row or self._added(s, NodeRow(mac=mac, created_at=new.created_at))
-            row.hostname = new.hostname
-            row.profile_name = new.profile
-            row.options = new.options
-            row.release_id = release_id
-            row.bundle_name = new.bundle
-            row.action = new.action.value
-            row.state = new.state.value
-            row.updated_at = new.updated_at
-            row.slot_a, row.slot_b, row.active_slot = new.slot_a, new.slot_b, new.active_slot
-            row.installed_at, row.install_seconds = new.installed_at, new.install_seconds
-            row.phases = dict(new.phases) or None
-            row.build_token = new.build_token
-            row.window_opened, row.window_expires = new.window_opened, new.window_expires
-            row.credential_hash, row.running = new.credential_hash, dict(new.running) or None
+            assign(row, self._node_columns(new, release_id))
             s.flush()
             self._changed(s, events)
             return self._node(row, refs), created
@@ -253,18 +243,23 @@ class SqlStore:
     # -- profiles ------------------------------------------------------------
     @staticmethod
     def _profile(row: ProfileRow, refs: dict[int, str]) -> Profile:
-        return Profile(
-            name=row.name,
-            kernel=row.kernel,
+        return from_row(
+            Profile,
+            row,
             initrd=split_initrd(row.initrd),
-            options=row.options,
-            ipappend=row.ipappend,
             release=refs[row.release_id] if row.release_id is not None else None,
             bundle=row.bundle_name,
-            description=row.description,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
         )
+
+    @staticmethod
+    def _profile_columns(new: Profile, release_id: int | None) -> dict[str, Any]:
+        """What a change writes to a profile's row (not its key, not its creation time)."""
+        same = columns(new, "name", "created_at", "initrd", "release", "bundle")
+        return same | {
+            "initrd": join_initrd(new.initrd),
+            "release_id": release_id,
+            "bundle_name": new.bundle,
+        }
 
     def get_profile(self, name: str) -> Profile:
         with self._session(write=False) as s:
@@ -280,10 +275,7 @@ class SqlStore:
             return [self._profile(r, refs) for r in rows]
 
     def change_profile(
-        self,
-        name: str,
-        change: Callable[[Profile | None], Profile],
-        events: Sequence[Event] = (),
+        self, name: str, change: Change[Profile], events: Sequence[Event] = ()
     ) -> tuple[Profile, bool]:
         def run(s: Session) -> tuple[Profile, bool]:
             result = self._change_profile(s, name, change)
@@ -293,9 +285,7 @@ class SqlStore:
         return self._rmw(run, f"profile {name}")
 
     def change_profiles(
-        self,
-        changes: Sequence[tuple[str, Callable[[Profile | None], Profile]]],
-        events: Sequence[Event] = (),
+        self, changes: Sequence[tuple[str, Change[Profile]]], events: Sequence[Event] = ()
     ) -> list[tuple[Profile, bool]]:
         """One transaction, and a constant number of statements however many
         profiles (an import of 100k labels): the table read once under lock,
@@ -317,21 +307,12 @@ class SqlStore:
                     raise ValidationError("release", f"release {new.release!r} does not exist")
                 if new.bundle is not None and new.bundle not in bundles:
                     raise ValidationError("bundle", f"bundle {new.bundle!r} does not exist")
-                values = {
-                    "kernel": new.kernel,
-                    "initrd": join_initrd(new.initrd),
-                    "options": new.options,
-                    "ipappend": new.ipappend,
-                    "release_id": release_ids.get(new.release) if new.release else None,
-                    "bundle_name": new.bundle,
-                    "description": new.description,
-                    "updated_at": new.updated_at,
-                }
+                release_id = release_ids.get(new.release) if new.release else None
+                values = self._profile_columns(new, release_id)
                 if row is None:
                     inserts[name] = {"name": name, "created_at": new.created_at, **values}
                 else:
-                    for key, value in values.items():
-                        setattr(row, key, value)
+                    assign(row, values)
                 results.append((new, row is None))
             if inserts:
                 s.execute(insert(ProfileRow), list(inserts.values()))
@@ -342,7 +323,7 @@ class SqlStore:
         return self._rmw(run, f"{len(changes)} profiles")
 
     def _change_profile(
-        self, s: Session, name: str, change: Callable[[Profile | None], Profile]
+        self, s: Session, name: str, change: Change[Profile]
     ) -> tuple[Profile, bool]:
         row, refs, new = self._read_change(s, ProfileRow, name, self._profile, change)
         if new.name != name:
@@ -351,14 +332,7 @@ class SqlStore:
         self._require(s, BundleRow, new.bundle, "bundle", "bundle")
         created = row is None
         row = row or self._added(s, ProfileRow(name=name, created_at=new.created_at))
-        row.kernel = new.kernel
-        row.initrd = join_initrd(new.initrd)
-        row.options = new.options
-        row.ipappend = new.ipappend
-        row.release_id = release_id
-        row.bundle_name = new.bundle
-        row.description = new.description
-        row.updated_at = new.updated_at
+        assign(row, self._profile_columns(new, release_id))
         s.flush()
         return self._profile(row, refs), created
 
@@ -376,14 +350,7 @@ class SqlStore:
     # -- releases ------------------------------------------------------------
     @staticmethod
     def _release(row: ReleaseRow) -> Release:
-        return Release(
-            name=row.name,
-            version=row.version,
-            filename=row.filename,
-            size=row.size,
-            sha256=row.sha256,
-            created_at=row.created_at,
-        )
+        return from_row(Release, row)
 
     def get_release(self, name: str, version: str) -> Release:
         with self._session(write=False) as s:
@@ -414,16 +381,7 @@ class SqlStore:
                     f"release {release.ref!r} has the same content as release "
                     f"{same.name}:{same.version} (sha256 {release.sha256})"
                 )
-            s.add(
-                ReleaseRow(
-                    name=release.name,
-                    version=release.version,
-                    filename=release.filename,
-                    size=release.size,
-                    sha256=release.sha256,
-                    created_at=release.created_at,
-                )
-            )
+            s.add(ReleaseRow(**columns(release)))
             self._changed(s, events)
             return release
 
@@ -452,17 +410,8 @@ class SqlStore:
     @staticmethod
     def _bundle(row: BundleRow, files: Sequence[BundleFileRow] = ()) -> Bundle:
         order = list(BUNDLE_KINDS)
-        return Bundle(
-            name=row.name,
-            iso=row.iso,
-            definition=row.definition,
-            image=row.image,
-            created_at=row.created_at,
-            files=tuple(
-                BundleFile(f.kind, f.filename, f.size, f.sha256, f.format, f.created_at)
-                for f in sorted(files, key=lambda f: order.index(f.kind))
-            ),
-        )
+        ordered = sorted(files, key=lambda f: order.index(f.kind))
+        return from_row(Bundle, row, files=tuple(from_row(BundleFile, f) for f in ordered))
 
     @staticmethod
     def _bundle_files(s: Session, name: str | None = None) -> dict[str, list[BundleFileRow]]:
@@ -488,10 +437,7 @@ class SqlStore:
             return [self._bundle(r, files.get(r.name, [])) for r in rows]
 
     def change_bundle(
-        self,
-        name: str,
-        change: Callable[[Bundle | None], Bundle],
-        events: Sequence[Event] = (),
+        self, name: str, change: Change[Bundle], events: Sequence[Event] = ()
     ) -> tuple[Bundle, bool]:
         def run(s: Session) -> tuple[Bundle, bool]:
             row = s.scalar(self._locked(select(BundleRow).where(BundleRow.name == name)))
@@ -503,7 +449,7 @@ class SqlStore:
             if row is None:
                 row = BundleRow(name=name, created_at=new.created_at)
                 s.add(row)
-            row.iso, row.definition, row.image = new.iso, new.definition, new.image
+            assign(row, columns(new, "name", "created_at", "files"))
             s.flush()
             new_files = self._sync_bundle_files(s, name, files, new.files)
             self._changed(s, events)
@@ -525,9 +471,8 @@ class SqlStore:
                 s.delete(r)
         result = []
         for kind, f in wanted.items():
-            r = by_kind.get(kind) or BundleFileRow(bundle_name=name, kind=kind)
-            r.filename, r.size, r.sha256 = f.filename, f.size, f.sha256
-            r.format, r.created_at = f.format, f.created_at
+            r = by_kind.get(kind) or BundleFileRow(bundle_name=name)
+            assign(r, columns(f))
             s.add(r)
             result.append(r)
         s.flush()
@@ -548,18 +493,11 @@ class SqlStore:
     # -- events ------------------------------------------------------------
     @staticmethod
     def _event_row(e: Event) -> EventRow:
-        return EventRow(time=e.time, mac=e.mac, kind=e.kind, message=e.message, data=dict(e.data))
+        return EventRow(**columns(e, "id", "data"), data=dict(e.data))
 
     @staticmethod
     def _event(row: EventRow) -> Event:
-        return Event(
-            id=row.id,
-            time=row.time,
-            mac=row.mac,
-            kind=row.kind,
-            message=row.message,
-            data=dict(row.data or {}),
-        )
+        return from_row(Event, row, data=dict(row.data or {}))
 
     def add_event(self, event: Event) -> Event:
         with self._session(write=True) as s:
@@ -590,13 +528,7 @@ class SqlStore:
     # -- tokens ------------------------------------------------------------
     @staticmethod
     def _token(row: TokenRow) -> Token:
-        return Token(
-            id=row.id,
-            name=row.name,
-            role=Role(row.role),
-            secret_hash=row.secret_hash,
-            created_at=row.created_at,
-        )
+        return from_row(Token, row, role=Role(row.role))
 
     def add_token(self, name: str, role: Role, secret_hash: str) -> Token:
         with self._session(write=True) as s:

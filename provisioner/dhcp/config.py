@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
 from provisioner.bootnames import base_url
-from provisioner.dhcp.options import Opt, addresses, u32
+from provisioner.dhcp.options import Opt, network_options, u32
 from provisioner.errors import ConfigError
 
 MODES = ("proxy", "full")
@@ -46,13 +46,7 @@ class DhcpConfig:
         lease = {Opt.LEASE_TIME: u32(t), Opt.RENEWAL_TIME: u32(t // 2)}
         lease[Opt.REBINDING_TIME] = u32(t * 7 // 8)
         object.__setattr__(self, "lease_options", lease)
-        net: dict[int, bytes] = {}
-        if self.netmask is not None:
-            net[Opt.SUBNET_MASK] = self.netmask.packed
-        if self.router is not None:
-            net[Opt.ROUTER] = self.router.packed
-        if self.dns_servers:
-            net[Opt.DNS_SERVERS] = addresses(self.dns_servers)
+        net = network_options(self.netmask, self.router, self.dns_servers)
         object.__setattr__(self, "network_options", net)
 
     @property

@@ -8,7 +8,7 @@ Every decoding failure raises :class:`DhcpPacketError` -- nothing else escapes.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from ipaddress import IPv4Address
@@ -150,6 +150,17 @@ def u32(value: int) -> bytes:
 
 def addresses(values: Iterable[IPv4Address]) -> bytes:
     return b"".join(a.packed for a in values)
+
+
+def network_options(
+    netmask: IPv4Address | None, router: IPv4Address | None, dns: Sequence[IPv4Address]
+) -> dict[int, bytes]:
+    """Options 1 (subnet mask), 3 (router) and 6 (DNS servers), those given."""
+    given = {Opt.SUBNET_MASK: netmask, Opt.ROUTER: router}
+    opts = {code: value.packed for code, value in given.items() if value is not None}
+    if dns:
+        opts[Opt.DNS_SERVERS] = addresses(dns)
+    return opts
 
 
 def read_addresses(data: bytes) -> tuple[IPv4Address, ...]:

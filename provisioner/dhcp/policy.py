@@ -45,7 +45,7 @@ from provisioner.dhcp.options import (
     MessageType,
     Opt,
     PxeVendorOptions,
-    addresses,
+    network_options,
 )
 from provisioner.dhcp.packet import BOOTREPLY, BOOTREQUEST, ZERO, Packet
 from provisioner.domain import Lease
@@ -323,12 +323,7 @@ def _network_options(
     where it has them, else the settings'."""
     opts.update(cfg.network_options)
     if net is not None:
-        if net.netmask is not None:
-            opts[Opt.SUBNET_MASK] = net.netmask.packed
-        if net.router is not None:
-            opts[Opt.ROUTER] = net.router.packed
-        if net.dns:
-            opts[Opt.DNS_SERVERS] = addresses(net.dns)
+        opts.update(network_options(net.netmask, net.router, net.dns))
         if net.hostname and Opt.HOSTNAME in asked:
             opts[Opt.HOSTNAME] = net.hostname.split(".")[0].encode()
     if cfg.domain and Opt.DOMAIN_NAME in asked:

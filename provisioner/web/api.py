@@ -8,7 +8,7 @@ The OpenAPI document (``/api/v1/openapi.json``) describes each route here;
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -19,6 +19,7 @@ from provisioner.domain import Node, Role, parse_count, parse_enum
 from provisioner.errors import ValidationError
 from provisioner.importer import MAX_IMPORT_BYTES
 from provisioner.preflight import Problem, rack
+from provisioner.service import Saved, Service
 from provisioner.views import event_view, node_view, profile_view, token_view
 from provisioner.web.auth import require_token
 from provisioner.web.body import json_object, read_body
@@ -82,16 +83,35 @@ def get_node(mac: str) -> Response:
     return jsonify(_node_view(service.get_node(mac), service.node_problems(mac)))
 
 
-@bp.put("/nodes/<mac>")
-def put_node(mac: str) -> tuple[Response, int]:
-    saved = ctx().service.save_node(mac, _body())
-    return _created(_node_view(saved.value, saved.problems), saved.created)
+def _writes(
+    path: str,
+    kind: str,
+    save: Callable[..., Saved[Any]],
+    view: Callable[[Any, Sequence[Problem]], dict[str, Any]],
+    delete: Callable[[Service, str], None],
+) -> None:
+    """PUT (201 when new), PATCH (fields given; it must exist) and DELETE of the
+    ``kind`` at ``path`` (endpoints ``put_<kind>``...): ``save(service, key, body)``
+    answers with ``view(object, its preflight problems)``."""
+
+    def put(**key: str) -> tuple[Response, int]:
+        saved = save(ctx().service, *key.values(), _body())
+        return _created(view(saved.value, saved.problems), saved.created)
+
+    def patch(**key: str) -> Response:
+        saved = save(ctx().service, *key.values(), _body(), partial=True, must_exist=True)
+        return jsonify(view(saved.value, saved.problems))
+
+    def remove(**key: str) -> tuple[str, int]:
+        delete(ctx().service, *key.values())
+        return "", 204
+
+    bp.put(path, endpoint=f"put_{kind}")(put)
+    bp.patch(path, endpoint=f"patch_{kind}")(patch)
+    bp.delete(path, endpoint=f"delete_{kind}")(remove)
 
 
-@bp.patch("/nodes/<mac>")
-def patch_node(mac: str) -> Response:
-    saved = ctx().service.save_node(mac, _body(), partial=True, must_exist=True)
-    return jsonify(_node_view(saved.value, saved.problems))
+_writes("/nodes/<mac>", "node", Service.save_node, _node_view, Service.delete_node)
 
 
 @bp.delete("/nodes/<mac>/credential")
@@ -100,12 +120,6 @@ def revoke_credential(mac: str) -> Response:
     install registers a new one)."""
     node = ctx().service.revoke_credential(mac)
     return jsonify(_node_view(node, ctx().service.node_problems(mac)))
-
-
-@bp.delete("/nodes/<mac>")
-def delete_node(mac: str) -> tuple[str, int]:
-    ctx().service.delete_node(mac)
-    return "", 204
 
 
 @bp.get("/nodes/<mac>/boot")
@@ -146,22 +160,7 @@ def get_profile(name: str) -> Response:
     return jsonify(profile_view(ctx().store.get_profile(name)))
 
 
-@bp.put("/profiles/<name>")
-def put_profile(name: str) -> tuple[Response, int]:
-    saved = ctx().service.save_profile(name, _body())
-    return _created(profile_view(saved.value, saved.problems), saved.created)
-
-
-@bp.patch("/profiles/<name>")
-def patch_profile(name: str) -> Response:
-    saved = ctx().service.save_profile(name, _body(), partial=True, must_exist=True)
-    return jsonify(profile_view(saved.value, saved.problems))
-
-
-@bp.delete("/profiles/<name>")
-def delete_profile(name: str) -> tuple[str, int]:
-    ctx().service.delete_profile(name)
-    return "", 204
+_writes("/profiles/<name>", "profile", Service.save_profile, profile_view, Service.delete_profile)
 
 
 @bp.post("/import/syslinux")

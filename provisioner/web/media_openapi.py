@@ -14,6 +14,7 @@ from provisioner.web.openapi_parts import (
     crud,
     json,
     list_of,
+    no_content,
     path_param,
     query_param,
     ref,
@@ -76,16 +77,13 @@ def media_paths() -> dict[str, Any]:
                 "summary": "One release image",
                 "responses": {"200": json(ref("Release")), **BAD, **MISSING, **ERRORS},
             },
-            "delete": {
-                "summary": "Delete a release no node or profile uses, and its file",
-                "responses": {
-                    "204": {"description": "Deleted"},
-                    **BAD,
-                    **MISSING,
-                    **CONFLICT,
-                    **ERRORS,
-                },
-            },
+            "delete": no_content(
+                "Delete a release no node or profile uses, and its file",
+                "Deleted",
+                BAD,
+                MISSING,
+                CONFLICT,
+            ),
         },
         "/api/v1/bundles": list_of("bundles", "Bundle"),
         "/api/v1/bundles/{name}": crud("bundle", "name", "Bundle name", "Bundle", "BundleInput"),
@@ -148,10 +146,7 @@ def media_paths() -> dict[str, Any]:
                     **ERRORS,
                 },
             },
-            "delete": {
-                "summary": "Abandon an upload",
-                "responses": {"204": {"description": "Discarded"}, **MISSING, **ERRORS},
-            },
+            "delete": no_content("Abandon an upload", "Discarded", MISSING),
         },
         "/api/v1/nodes/{mac}/manifest": {
             "parameters": [path_param("mac", "MAC")],

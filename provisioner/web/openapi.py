@@ -17,6 +17,7 @@ from provisioner.web.openapi_parts import (
     crud,
     json,
     list_of,
+    no_content,
     path_param,
     query_param,
     ref,
@@ -263,10 +264,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "/api/v1/tokens/{token_id}": {
             "parameters": [path_param("token_id", "Token id")],
-            "delete": {
-                "summary": "Revoke a token",
-                "responses": {"204": {"description": "Revoked"}, **MISSING, **ERRORS},
-            },
+            "delete": no_content("Revoke a token", "Revoked", MISSING),
         },
         "/boot/pxelinux.cfg/{name}": {
             "parameters": [path_param("name", "01-<mac> or default")],

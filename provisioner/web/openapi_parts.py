@@ -84,17 +84,17 @@ def crud(kind: str, key: str, key_doc: str, schema: str, input_schema: str) -> d
                 **ERRORS,
             },
         },
-        "delete": {
-            "summary": f"Delete a {kind}",
-            "responses": {
-                "204": {"description": "Deleted"},
-                **BAD,
-                **MISSING,
-                **CONFLICT,
-                **ERRORS,
-            },
-        },
+        "delete": no_content(f"Delete a {kind}", "Deleted", BAD, MISSING, CONFLICT),
     }
+
+
+def no_content(summary: str, done: str, *failures: dict[str, Any]) -> dict[str, Any]:
+    """An operation that answers 204 ``done``, else one of ``failures`` or
+    :data:`ERRORS`."""
+    responses: dict[str, Any] = {"204": {"description": done}}
+    for answers in (*failures, ERRORS):
+        responses.update(answers)
+    return {"summary": summary, "responses": responses}
 
 
 def list_of(kind: str, schema: str) -> dict[str, Any]:

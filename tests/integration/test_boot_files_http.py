@@ -39,7 +39,7 @@ def test_lpxelinux_style_http_1_0_fetches_are_byte_identical_and_need_no_token(
     try:
         service = Service(store, settings)
         node = {"options": "auto ip.192.0.2.50", "release": add_release(store)}
-        service.put_node("52:54:00:c0:02:0a", node)
+        service.save_node("52:54:00:c0:02:0a", node)
         port = free_tcp_port()
         # over HTTP the agent is told to report to the address the request came to
         generated = service.pxelinux_file("01-52-54-00-c0-02-0a", f"http://127.0.0.1:{port}")

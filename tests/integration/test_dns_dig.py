@@ -69,7 +69,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     store = open_store(settings)
     try:
         service = Service(store, settings)
-        service.put_node(
+        service.save_node(
             "52:54:00:c0:02:01",
             {"hostname": "box1", "options": "ip.192.0.2.50", "release": add_release(store)},
         )
@@ -132,7 +132,7 @@ def test_tcp_queries_are_answered_too(env: Env) -> None:
 def test_a_node_added_while_running_is_answered_within_seconds(env: Env) -> None:
     store = open_store(env.settings)
     try:
-        Service(store, env.settings).put_node(
+        Service(store, env.settings).save_node(
             "52:54:00:c0:02:02",
             {"hostname": "box2", "options": "ip.192.0.2.51", "release": RELEASE},
         )

@@ -89,7 +89,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     try:
         service = Service(store, settings)
         node = {"hostname": "box1", "options": "auto ip.192.0.2.50 lang.de"}
-        service.put_node(MAC, {**node, "release": add_release(store)})
+        service.save_node(MAC, {**node, "release": add_release(store)})
         # the file names the address the request arrives on, with the HTTP port
         url = base_url(SERVER, settings.http_host_port[1])
         text = service.pxelinux_file("01-52-54-00-c0-02-01", url)

@@ -68,7 +68,7 @@ def test_a_generated_per_mac_file_is_served_from_memory(
     tmp_path: Path, boot: Path, service: Service
 ) -> None:
     node = {"options": "ip.192.0.2.50 lang.de", "release": add_release(service.store)}
-    service.put_node("52:54:00:c0:02:01", node)
+    service.save_node("52:54:00:c0:02:01", node)
     settings = settings_for(tmp_path)
     # no server IP set: the file names the address the request arrived on (HTTP port)
     url = base_url("127.0.0.1", settings.http_host_port[1])

@@ -31,7 +31,7 @@ def add_nodes(data_dir: Path, nodes: Mapping[str, Mapping[str, object]]) -> None
         service = Service(store, settings)
         release = add_release(store)  # the nodes install (preflight wants a release)
         for mac, fields in nodes.items():
-            service.put_node(mac, {"release": release, **fields})
+            service.save_node(mac, {"release": release, **fields})
     finally:
         store.close()
 

@@ -54,7 +54,7 @@ def test_a_loader_is_served_byte_identical(client: FlaskClient, boot: Path) -> N
 def test_a_generated_pxelinux_file_is_served(
     client: FlaskClient, boot: Path, service: Service, release: str
 ) -> None:
-    service.put_node("52:54:00:c0:02:01", {"options": "auto ip.192.0.2.50", "release": release})
+    service.save_node("52:54:00:c0:02:01", {"options": "auto ip.192.0.2.50", "release": release})
     # over HTTP the agent is told to report to the address the request came to
     expected = service.pxelinux_file("01-52-54-00-c0-02-01", "http://localhost")
     for prefix in ("", "efi64/"):
@@ -72,7 +72,7 @@ def test_fetching_a_per_box_config_over_http_records_the_milestone_with_its_mac(
     client: FlaskClient, boot: Path, service: Service, url: str, release: str
 ) -> None:
     # an install window
-    service.put_node("52:54:00:c0:02:01", {"options": "auto ip.192.0.2.50", "release": release})
+    service.save_node("52:54:00:c0:02:01", {"options": "auto ip.192.0.2.50", "release": release})
     assert client.get(url).status_code == 200
     events = service.store.list_events("52:54:00:c0:02:01")
     assert [e.message for e in events if e.kind == "boot.config"] != [], events

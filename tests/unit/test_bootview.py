@@ -160,7 +160,7 @@ def test_a_failing_event_write_leaves_no_node_change(
     assert store.find_node(MAC) is None
     assert store.list_events(MAC) == []
     assert store.nodes_stamp() == stamp
-    service.put_node(MAC, {"options": "lang.de", "release": release})
+    service.save_node(MAC, {"options": "lang.de", "release": release})
     assert [e.kind for e in store.list_events(MAC)] == ["node.created"]
     assert store.nodes_stamp() != stamp
 

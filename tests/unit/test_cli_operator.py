@@ -50,7 +50,7 @@ def _report(service: Service, **form: str) -> None:
 def _install(service: Service, *, fail: bool = False) -> None:
     """One agent run as the agent reports it: boot, image written and verified, then
     done (or a failure)."""
-    service.put_node(MAC, {"release": "avbox:2.0", "action": "install", "hostname": "avbox251"})
+    service.save_node(MAC, {"release": "avbox:2.0", "action": "install", "hostname": "avbox251"})
     _report(service, step="boot", status="running", message="agent up")
     if fail:
         _report(service, step="disk", status="failed", message="not a provisioner install")
@@ -102,7 +102,7 @@ def _follow(run: Run, *args: str) -> tuple[threading.Thread, dict[str, Result]]:
 def test_follow_prints_events_as_they_come_and_ends_with_the_install_window(
     run: Run, service: Service
 ) -> None:
-    service.put_node(MAC, {"release": "avbox:2.0", "action": "install"})
+    service.save_node(MAC, {"release": "avbox:2.0", "action": "install"})
     thread, out = _follow(run, "--until-done", "--interval", "0.05", "--timeout", "30")
     time.sleep(0.3)
     assert thread.is_alive()  # the window is open: it waits for more
@@ -124,7 +124,7 @@ def test_follow_prints_events_as_they_come_and_ends_with_the_install_window(
 
 
 def test_follow_until_done_exits_1_when_the_install_failed(run: Run, service: Service) -> None:
-    service.put_node(MAC, {"release": "avbox:2.0", "action": "install"})
+    service.save_node(MAC, {"release": "avbox:2.0", "action": "install"})
     thread, out = _follow(run, "--until-done", "--interval", "0.05", "--timeout", "30")
     _report(service, step="disk", status="failed", message="no disk")
     thread.join(30)
@@ -133,12 +133,12 @@ def test_follow_until_done_exits_1_when_the_install_failed(run: Run, service: Se
 
 
 def test_follow_stops_at_its_timeout(run: Run, service: Service) -> None:
-    service.put_node(MAC, {"action": "local"})
+    service.save_node(MAC, {"action": "local"})
     started = time.monotonic()
     assert run("node", "events", MAC, "-f", "--timeout", "0.3", "--interval", "0.1").exit_code == 0
     waited = run("node", "events", MAC, "-f", "--until-done", "--timeout", "0.3")
     assert waited.exit_code == 0  # no window open: nothing to wait for
-    service.put_node(MAC, {"release": "avbox:2.0", "action": "install"})
+    service.save_node(MAC, {"release": "avbox:2.0", "action": "install"})
     late = run("node", "events", MAC, "-f", "--until-done", "--timeout", "0.3", "--interval", "0.1")
     assert late.exit_code == 124
     assert "still installing" in late.output
@@ -204,7 +204,7 @@ def test_node_show_of_an_install_has_slots_timings_and_no_window(
     assert " UTC in " in shown["installed"]
     assert shown["phases"].startswith("agent ")
     assert shown["window"] == "-"
-    service.put_node(MAC, {"action": "install"}, partial=True)  # an update: a window again
+    service.save_node(MAC, {"action": "install"}, partial=True)  # an update: a window again
     again = _fields(run("node", "show", MAC).output)
     assert again["window"].startswith("open until ")
     assert again["window"].endswith("m left)")

@@ -48,12 +48,12 @@ def test_many_leases_go_in_one_call(store: SqlStore) -> None:
 
 def test_the_nodes_stamp_changes_with_nodes_and_profiles(service: Service, release: str) -> None:
     stamps = [service.store.nodes_stamp()]
-    service.put_node(MAC, {"options": "ip.192.0.2.50", "release": release})
+    service.save_node(MAC, {"options": "ip.192.0.2.50", "release": release})
     stamps.append(service.store.nodes_stamp())
-    service.put_profile("avbox1", {"kernel": "vmlinuz", "options": "gw.192.0.2.1"})
+    service.save_profile("avbox1", {"kernel": "vmlinuz", "options": "gw.192.0.2.1"})
     stamps.append(service.store.nodes_stamp())
     time.sleep(0.01)
-    service.put_node(MAC, {"options": "ip.192.0.2.51"}, partial=True)
+    service.save_node(MAC, {"options": "ip.192.0.2.51"}, partial=True)
     stamps.append(service.store.nodes_stamp())
     service.delete_node(MAC)
     stamps.append(service.store.nodes_stamp())
@@ -64,7 +64,7 @@ def test_the_nodes_stamp_changes_with_nodes_and_profiles(service: Service, relea
 def test_the_backend_gives_each_node_its_effective_ip_profile(
     service: Service, release: str
 ) -> None:
-    service.put_profile(
+    service.save_profile(
         "avbox1",
         {
             "kernel": "vmlinuz",
@@ -72,8 +72,8 @@ def test_the_backend_gives_each_node_its_effective_ip_profile(
             "release": release,
         },
     )
-    service.put_node(MAC, {"profile": "avbox1", "options": "ip.192.0.2.50", "hostname": "box1"})
-    service.put_node(OTHER, {"options": "lang.de", "release": release})
+    service.save_node(MAC, {"profile": "avbox1", "options": "ip.192.0.2.50", "hostname": "box1"})
+    service.save_node(OTHER, {"options": "lang.de", "release": release})
     backend = ServiceBackend(service)
     assert dict(backend.nodes()) == {
         MAC: NodeNet(

@@ -215,16 +215,16 @@ def test_servfail_answers_the_client_when_the_upstream_is_silent() -> None:
 
 # -- records from the store ------------------------------------------------------------------
 def test_node_records_use_the_effective_ip_option(service: Service, release: str) -> None:
-    service.put_profile("p", {"options": "ip.192.0.2.10 lang.de", "release": release})
-    service.put_node("52:54:00:c0:02:01", {"hostname": "box1", "profile": "p"})
-    service.put_node(
+    service.save_profile("p", {"options": "ip.192.0.2.10 lang.de", "release": release})
+    service.save_node("52:54:00:c0:02:01", {"hostname": "box1", "profile": "p"})
+    service.save_node(
         "52:54:00:c0:02:02", {"hostname": "box2", "options": "ip.192.0.2.20", "release": release}
     )
-    service.put_node("52:54:00:c0:02:03", {"hostname": "box3", "release": release})  # no ip
-    service.put_node(
+    service.save_node("52:54:00:c0:02:03", {"hostname": "box3", "release": release})  # no ip
+    service.save_node(
         "52:54:00:c0:02:04", {"options": "ip.192.0.2.40", "release": release}
     )  # no name
-    service.put_node(
+    service.save_node(
         "52:54:00:c0:02:05", {"hostname": "box5", "profile": "p", "options": "ip.192.0.2.50"}
     )
     assert sorted(node_records(service)) == [

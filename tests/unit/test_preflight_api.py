@@ -42,7 +42,7 @@ class Case:
 
 
 def _other_at_50(svc: Service) -> None:
-    svc.put_node(OTHER, {"options": "ip.192.0.2.50", "release": RELEASE})
+    svc.save_node(OTHER, {"options": "ip.192.0.2.50", "release": RELEASE})
 
 
 def _imported(svc: Service) -> None:
@@ -50,7 +50,7 @@ def _imported(svc: Service) -> None:
 
 
 def _kernel_elsewhere(svc: Service) -> None:
-    svc.put_profile("p", {"kernel": "avbox/vmlinuz", "release": RELEASE})
+    svc.save_profile("p", {"kernel": "avbox/vmlinuz", "release": RELEASE})
 
 
 CASES = {
@@ -164,11 +164,11 @@ def test_node_show_says_what_the_check_finds(
 ) -> None:
     """The README's complaint: ``node show`` said ``warnings: -`` for a box that
     could not boot as configured."""
-    service.put_node(MAC, {"options": "ip.192.0.2.50 copyiso.x.iso", "release": RELEASE})
+    service.save_node(MAC, {"options": "ip.192.0.2.50 copyiso.x.iso", "release": RELEASE})
     out = run("node", "show", MAC).stdout
     assert "problems:    0 error(s), 1 warning(s)" in out
     assert "\n  warning: options.copyiso: " in out
-    service.put_node(OTHER, {"options": "ip.192.0.2.51", "release": RELEASE})
+    service.save_node(OTHER, {"options": "ip.192.0.2.51", "release": RELEASE})
     assert "problems:    -" in run("node", "show", OTHER).stdout
 
 
@@ -194,8 +194,8 @@ def test_an_ip_outside_the_dhcp_subnet_is_a_warning_through_the_api_and_the_cli(
 def test_removing_a_key_the_profile_gives_says_so_through_the_api_and_the_cli(
     admin: Api, service: Service, run: Callable[..., Result], release: str
 ) -> None:
-    service.put_profile("p", {"options": GW, "release": release})
-    service.put_node(MAC, {"profile": "p", "options": "gw.192.0.2.9"})
+    service.save_profile("p", {"options": GW, "release": release})
+    service.save_node(MAC, {"profile": "p", "options": "gw.192.0.2.9"})
     resp = admin.patch(f"/api/v1/nodes/{MAC}", json={"options": ""})
     assert resp.status_code == 200
     [problem] = [p for p in resp.get_json()["problems"] if p["code"] == "unset-from-profile"]
@@ -239,7 +239,7 @@ def test_node_check_lists_every_node_with_a_problem_and_fails_on_an_error(
     run: Callable[..., Result], store: SqlStore, service: Service, release: str
 ) -> None:
     assert run("node", "check").exit_code == 0
-    service.put_node(OTHER, {"release": release, "options": "copyiso.tc.iso"})  # a warning
+    service.save_node(OTHER, {"release": release, "options": "copyiso.tc.iso"})  # a warning
     warned = run("node", "check")
     assert warned.exit_code == 0
     assert f"{OTHER}\n  warning: options.copyiso: copyiso.tc.iso names a file" in warned.stdout
