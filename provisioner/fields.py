@@ -51,6 +51,8 @@ NODE_READONLY = frozenset(
         "install_seconds",
         "phases",
         "install_window_expires",
+        "running",
+        "credential",
         "problems",
     }
 )

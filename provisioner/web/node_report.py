@@ -6,7 +6,7 @@ token is no use here, and the credential opens nothing else.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 
 from provisioner.installer import Installer
 from provisioner.web.agent import bearer
@@ -15,11 +15,15 @@ from provisioner.web.context import ctx
 bp = Blueprint("node_report", __name__, url_prefix="/node")
 
 
+@bp.before_request
+def _require_credential() -> None:
+    g.node_credential = bearer("the node's credential")
+
+
 @bp.post("/report")
 def report() -> Response:
     """Form fields mac, slot, release, kernel, addresses, uptime; the answer is
     ``KEY=value`` lines: ``ACTION`` (none or switch) and ``INTERVAL`` (seconds)."""
-    secret = bearer("the node's credential")
-    outcome = Installer(ctx().service).boot_report(secret, request.form.to_dict())
+    outcome = Installer(ctx().service).boot_report(g.node_credential, request.form.to_dict())
     body = f"ACTION={outcome.answer}\nINTERVAL={ctx().settings.report_interval}\n"
     return Response(body, mimetype="text/plain", headers={"Cache-Control": "no-store"})

@@ -98,6 +98,15 @@ _SCHEMAS: dict[str, Any] = {
                 "install: dhcp, loader, kernel, agent, image, files",
             },
             "install_window_expires": {"type": ["string", "null"], "format": "date-time"},
+            "running": {
+                "type": ["object", "null"],
+                "description": "The installed system's last report: release, slot, "
+                "kernel, addresses, uptime, reported_at",
+            },
+            "credential": {
+                "type": "boolean",
+                "description": "Whether the node's installed system has a report credential",
+            },
             "problems": {
                 "type": "array",
                 "items": ref("Problem"),
@@ -192,6 +201,13 @@ def openapi_document() -> dict[str, Any]:
             "get": {
                 "summary": "The pxelinux file and iPXE script this node is served",
                 "responses": {"200": json({"type": "object"}), **BAD, **MISSING, **ERRORS},
+            },
+        },
+        "/api/v1/nodes/{mac}/credential": {
+            "parameters": [path_param("mac", "MAC")],
+            "delete": {
+                "summary": "Revoke the credential the node's installed system reports with",
+                "responses": {"200": json(ref("Node")), **BAD, **MISSING, **ERRORS},
             },
         },
         "/api/v1/nodes/{mac}/events": {
@@ -333,6 +349,12 @@ def openapi_document() -> dict[str, Any]:
                     "description": "A node's build token (its token. dot-option), valid "
                     "while its install window is open",
                 },
+                "nodeCredential": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The credential a node's install put on its disk; "
+                    "it opens POST /node/report for that node only",
+                },
             },
             "responses": {
                 "Unauthorized": json(ref("Error"), "Missing or invalid token"),
@@ -377,6 +399,59 @@ def _agent_paths() -> dict[str, Any]:
                     **BAD,
                     "401": {"description": "No open window"},
                     "409": json(ref("Error"), "A step reported out of order (`error.field`: step)"),
+                    **TOO_LARGE,
+                },
+            }
+        },
+        "/agent/boot.cfg": {
+            "get": {
+                "summary": "The GRUB fragment that boots slot ?slot=A|B with the node's "
+                "kernel words",
+                "security": [{"buildToken": []}],
+                "parameters": [query_param("slot", "A or B")],
+                "responses": {"200": text, **BAD, "401": {"description": "No open window"}},
+            }
+        },
+        "/agent/settings.tar": {
+            "get": {
+                "summary": "The node's settings as files of the installed system (tar)",
+                "security": [{"buildToken": []}],
+                "responses": {
+                    "200": {"description": "A tar", "content": {"application/x-tar": {}}},
+                    **BAD,
+                    "401": {"description": "No open window"},
+                },
+            }
+        },
+        "/node/report": {
+            "post": {
+                "summary": "A report of the node's installed system (first boot, heartbeat)",
+                "security": [{"nodeCredential": []}],
+                "requestBody": {
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["mac", "slot", "release"],
+                                "properties": {
+                                    "mac": {"type": "string"},
+                                    "slot": {"enum": ["A", "B"]},
+                                    "release": {"type": "string"},
+                                    "kernel": {"type": "string"},
+                                    "addresses": {"type": "string"},
+                                    "uptime": {"type": "string"},
+                                },
+                            }
+                        }
+                    }
+                },
+                "responses": {
+                    "200": text,
+                    **BAD,
+                    "401": {"description": "Not this node's credential"},
+                    "409": json(
+                        ref("Error"), "The slot does not hold that release (`error.field`: release)"
+                    ),  # fmt: skip
                     **TOO_LARGE,
                 },
             }

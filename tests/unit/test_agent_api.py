@@ -58,7 +58,7 @@ def test_the_token_opens_the_manifest_for_that_node_only(
     assert resp.get_data(as_text=True) == (
         f"MAC={MAC}\nACTION=install\nSLOT_MIB=64\nRELEASE=avbox:2.0\n"
         "IMAGE_URL=http://localhost/media/images/avbox/2.0/avbox-2.0.squashfs\n"
-        f"IMAGE_SIZE=1234\nIMAGE_SHA256={SHA}\nFILES=0\n"
+        f"IMAGE_SIZE=1234\nIMAGE_SHA256={SHA}\nFILES=0\nTRIES=3\n"
     )
     for bad in ("", "Bearer", "Bearer nope", f"Basic {token}"):
         assert client.get("/agent/manifest", headers={"Authorization": bad}).status_code == 401

@@ -113,6 +113,9 @@ ENV_EXAMPLES = {
     "accel_redirect": ("/_media/", "/_media/"),
     "install_window_hours": ("2.5", 2.5),
     "slot_size_mib": ("64", 64),
+    "boot_tries": ("5", 5),
+    "report_interval": ("30", 30),
+    "confirm_minutes": ("2.5", 2.5),
     "ipxe_script": ("off", False),
     "media_url": ("http://192.0.2.1/media/", "http://192.0.2.1/media/"),
 }
