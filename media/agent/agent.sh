@@ -228,7 +228,8 @@ activate() {
 loader_slot() {
     has_loader && [ -n "$LOADER_ENV_OFFSET" ] && command -v genv_read >/dev/null || return 0
     genv_read "$(part_by_name prov-esp)" "$LOADER_ENV_OFFSET"
-    for s in $ORDER; do
+    for s in $ORDER; do  # genv_read lets only "A B" or "B A" through
+        ok=""
         eval "ok=\$${s}_OK"
         [ "$ok" = 1 ] && { echo "$s"; return 0; }
     done
@@ -388,13 +389,12 @@ slot_boot_files() {
     get_authed "/agent/boot.cfg?slot=$TARGET" "$b/$TARGET.new/boot.cfg" \
         || fail bootfiles "cannot fetch the slot's boot.cfg"
     echo "$RELEASE" > "$b/$TARGET.new/release"
-    rm -rf "$b/$TARGET"
+    rm -rf "${b:?}/${TARGET:?}"
     mv "$b/$TARGET.new" "$b/$TARGET"
     rm -rf /data/provisioner/root.new
     mkdir -p /data/provisioner/root.new
-    get_authed /agent/settings.tar /tmp/settings.tar \
-        && tar -x -f /tmp/settings.tar -C /data/provisioner/root.new \
-        || fail bootfiles "cannot fetch the node's settings"
+    get_authed /agent/settings.tar /tmp/settings.tar || fail bootfiles "cannot fetch the node's settings"
+    tar -x -f /tmp/settings.tar -C /data/provisioner/root.new || fail bootfiles "cannot unpack the node's settings"
     rm -rf /data/provisioner/root
     mv /data/provisioner/root.new /data/provisioner/root
     CREDENTIAL=$(head -c 64 /dev/urandom | sha256sum | cut -c1-64)

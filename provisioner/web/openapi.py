@@ -451,7 +451,7 @@ def _agent_paths() -> dict[str, Any]:
                     "401": {"description": "Not this node's credential"},
                     "409": json(
                         ref("Error"), "The slot does not hold that release (`error.field`: release)"
-                    ),  # fmt: skip
+                    ),
                     **TOO_LARGE,
                 },
             }

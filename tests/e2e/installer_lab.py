@@ -220,8 +220,8 @@ class InstallerLab:
         return "\n".join(text.splitlines()[-tail:])
 
     # -- VMs ------------------------------------------------------------------------------------
-    def vm(self, firmware: str = "bios", disk_mib: int = 512) -> Vm:
-        vm = Vm(self.lab, len(self.vms), firmware=firmware, disk_mib=disk_mib)
+    def vm(self, firmware: str = "bios", disk_mib: int = 512, mem_mib: int = 256) -> Vm:
+        vm = Vm(self.lab, len(self.vms), firmware=firmware, disk_mib=disk_mib, mem_mib=mem_mib)
         self.vms.append(vm)
         return vm
 

@@ -58,7 +58,7 @@ def _assert_fresh_install(il: InstallerLab, vm_index: int, *, bundled: bool = Tr
         "avbox:2.0",
     ), il.why(vm)
     parts = il.partitions(vm)
-    assert list(parts) == ["prov-state", "prov-A", "prov-B", "prov-data"]
+    assert list(parts) == ["prov-bios", "prov-esp", "prov-state", "prov-A", "prov-B", "prov-data"]
     assert parts["prov-A"].size == SLOT_MIB * 1024 * 1024
     state = il.disk_state(vm)
     assert state is not None
@@ -263,16 +263,17 @@ def test_a_node_with_only_a_release_installs_its_phases_stream_and_it_boots_loca
     )
     assert ipxe.stdout.endswith("action local\nexit\n")
     # and the box really does: pxelinux reads that file and hands back to the BIOS,
-    # which goes on to the disk; no agent runs
+    # which goes on to the disk and its own loader (GRUB: slot A); no agent runs
     vm.boot(120)
     deadline = time.monotonic() + 110
-    while "Booting from Hard Disk..." not in vm.console(200) and time.monotonic() < deadline:
-        time.sleep(0.5)  # (a disk with no boot loader of its own then just sits there)
+    while "provisioner: booting slot A" not in vm.console(200) and time.monotonic() < deadline:
+        time.sleep(0.5)
     vm.kill()
     console = vm.console(200)
     assert "Booting from local disk..." in console
     assert "Booting from Hard Disk..." in console
-    assert "provisioner:" not in console
+    assert "provisioner: booting slot A" in console  # the disk's GRUB (test_diskboot.py)
+    assert "provisioner: [" not in console  # the agent logs "provisioner: [uptime] ..."
 
 
 def test_a_disk_that_is_not_ours_is_never_formatted_without_wipe(il: InstallerLab) -> None:

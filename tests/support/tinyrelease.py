@@ -30,6 +30,7 @@ TINY_MODULES = (
     "virtio_pci",
     "virtio_blk",
     "virtio_net",
+    "e1000",  # the BIOS VMs' NIC (tests/support/vm.py)
     "squashfs",
     "overlay",
     "ext4",
@@ -46,7 +47,7 @@ mountpoint -q /sys || mount -t sysfs sysfs /sys
 mountpoint -q /dev || mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs run /run
 {broken}
-for m in virtio_pci virtio_net; do modprobe "$m" 2>/dev/null; done
+for m in virtio_pci virtio_net e1000; do modprobe "$m" 2>/dev/null; done
 [ -f /etc/hostname ] && hostname -F /etc/hostname
 [ -f /etc/network/interfaces ] && mkdir -p /run/network && ifup -a
 [ -x /usr/lib/provisioner/boot-report ] && /usr/lib/provisioner/boot-report &

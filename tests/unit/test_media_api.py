@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,10 @@ from tests.support.media import (
     make_iso,
     make_qcow2,
     make_squashfs,
+    make_tree,
     needs_mksquashfs,
 )
+from tests.support.tinyrelease import add_boot_contract
 
 MAC = "52:54:00:c0:02:0a"
 OCTETS = "application/octet-stream"
@@ -77,7 +80,10 @@ def test_an_uploaded_squashfs_is_listed_with_size_sha256_and_a_working_url(
     assert got.status_code == 200
     assert got.data == image
     assert got.headers["Accept-Ranges"] == "bytes"
-    assert _visible_media(settings) == ["images/avbox/2.0/avbox-2.0.squashfs"]
+    assert _visible_media(settings) == [  # the image and the boot files built from it
+        f"images/avbox/2.0/avbox-2.0.{suffix}"
+        for suffix in ("boot.json", "initrd.img", "squashfs", "vmlinuz")
+    ]
     assert _upload_area(settings) == []
     event = admin.get("/api/v1/events").get_json()[0]
     assert (event["kind"], event["data"]["sha256"]) == ("release.added", sha)
@@ -95,7 +101,7 @@ def test_versions_are_kept_and_the_same_content_is_refused(
     twice = _add_image(admin, other, "avbox:3.0")
     assert twice.status_code == 409
     assert [r["ref"] for r in admin.get("/api/v1/images").get_json()] == ["avbox:2.0", "avbox:3.0"]
-    assert len(_visible_media(settings)) == 2
+    assert len(_visible_media(settings)) == 2 * 4  # image, kernel, initramfs, record
     assert _upload_area(settings) == []
 
 
@@ -125,6 +131,31 @@ def test_files_that_are_not_whole_squashfs_images_are_refused_saying_why(
     resp = _add_image(admin, mangle(image))
     assert resp.status_code == 422
     assert (_error(resp)["field"], reason in _error(resp)["message"]) == ("file", True)
+    assert _visible_media(settings) == []
+    assert _upload_area(settings) == []
+
+
+@pytest.mark.parametrize(
+    ("strip", "reason"),
+    [("boot", "no kernel"), ("lib/modules", "modules"), ("sbin/init", "init")],
+)
+def test_a_release_that_cannot_boot_is_refused_naming_what_is_missing(
+    admin: Api, tmp_path: Path, settings: Settings, strip: str, reason: str
+) -> None:
+    src = add_boot_contract(make_tree(tmp_path / "src"))
+    target = src / strip
+    if target.is_dir():
+        shutil.rmtree(target)
+    else:
+        target.unlink()
+    out = tmp_path / "bad.sqfs"
+    subprocess.run(["mksquashfs", str(src), str(out), "-noappend", "-quiet"], check=True,
+                   capture_output=True, timeout=120)  # fmt: skip
+    resp = _add_image(admin, out.read_bytes())
+    assert resp.status_code == 422
+    assert _error(resp)["field"] == "image"
+    assert reason in _error(resp)["message"], _error(resp)
+    assert admin.get("/api/v1/images").get_json() == []
     assert _visible_media(settings) == []
     assert _upload_area(settings) == []
 
