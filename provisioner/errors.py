@@ -134,12 +134,9 @@ class OutOfOrder(Conflict):
 
 class Contradiction(Conflict):
     """A report that contradicts the record (an installed system claiming a slot
-    holds a release the node's record does not put there); ``field`` names it."""
+    holds a release the node's record does not put there); ``field=`` names it."""
 
     code = "contradiction"
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message, field=field)
 
 
 class Unauthorized(ProvisionerError):

@@ -108,9 +108,9 @@ def apply_boot_report(node: Node, rep: BootReport, now: datetime) -> Outcome:
     recorded = slot_release(node, rep.slot)
     if recorded != rep.release:
         raise Contradiction(
-            "release",
             f"slot {rep.slot} holds {recorded or 'nothing'} in the node's record, "
             f"not {rep.release}",
+            field="release",
         )
     prev = node.running
     new_boot = (

@@ -23,22 +23,12 @@ from tests.e2e.installer_lab import (
     Follower,
     InstallerLab,
     installer_lab,
-    make_artifacts,
-    need_tools,
     sha256,
 )
 from tests.support import netns
-from tests.support.vm import Vm, require_qemu
+from tests.support.vm import Vm
 
 pytestmark = pytest.mark.vm
-
-
-@pytest.fixture(scope="session")
-def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Artifacts:
-    netns.require()
-    require_qemu()
-    need_tools()
-    return make_artifacts(tmp_path_factory.mktemp("installer-artifacts"))
 
 
 @pytest.fixture

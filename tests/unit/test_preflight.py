@@ -208,3 +208,17 @@ def test_refusal_carries_every_problem_and_is_a_conflict_for_a_duplicate_ip() ->
 def test_names_the_store_does_not_know_are_left_to_the_store() -> None:
     n = node(profile="missing")
     assert check_node(n, world(n)) == []
+
+
+def test_a_keyboard_or_language_the_installed_system_cannot_take_is_an_error() -> None:
+    n = node("keyboard.klingon lang.tlh", release=R.ref)
+    assert codes(check_node(n, world(n))) == [
+        ("error", "unknown-keyboard", "options.keyboard"),
+        ("error", "unknown-language", "options.lang"),
+    ]
+    ok = node("keyboard.de_CH lang.de", release=R.ref)
+    assert check_node(ok, world(ok)) == []
+    p = Profile("avbox", options=Options.parse("keyboard.klingon"))
+    assert codes(check_profile(p, world(profiles=(p,)))) == [
+        ("error", "unknown-keyboard", "options.keyboard")
+    ]
