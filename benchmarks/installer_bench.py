@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from media.loader import LOADER_DIR
 from provisioner.bootnames import config_name
 from provisioner.config import load_settings
 from provisioner.installer import Installer
@@ -92,9 +93,20 @@ def _snapshot_for_standin(il: InstallerLab, vms: list[Vm], root: Path) -> None:
         (tftp / "pxelinux.cfg" / name).write_text(text)
         node = il.node_state(vm)
         assert node.build_token
-        manifest = root / "http" / "agent" / "manifest" / node.build_token
-        manifest.parent.mkdir(parents=True, exist_ok=True)
-        manifest.write_text(installer.manifest(node, f"http://{SERVER}:8080/").env())
+        agent = root / "http" / "agent"
+        url = f"http://{SERVER}:8080/"
+        files = {
+            f"manifest/{node.build_token}": installer.manifest(node, url).env().encode(),
+            f"settings.tar/{node.build_token}": installer.settings_tar(node, url),
+            **{f"boot.cfg/{node.build_token}/{slot}": installer.slot_boot_cfg(node, slot).encode()
+               for slot in ("A", "B")},
+        }  # fmt: skip
+        for rel, data in files.items():
+            (agent / rel).parent.mkdir(parents=True, exist_ok=True)
+            (agent / rel).write_bytes(data)
+    shutil.copytree(
+        il.data / "boot" / LOADER_DIR, root / "http" / LOADER_DIR, copy_function=os.link
+    )
     shutil.copytree(
         il.data / "media",
         root / "http" / "media",

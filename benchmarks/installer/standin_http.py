@@ -2,9 +2,10 @@
 """The lab's stand-in HTTP server (stdlib only), extended just enough for our agent.
 
 What the benchmark compares our server against: static files with Range support
-(kernel, initrd, images, per-MAC manifests as static files at
-``agent/manifest/<token>``), and a sink for the agent's reports, appended as JSON
-lines to --events. No database, no templates, no auth checks.
+(kernel, initrd, images, the disk loader, per-node manifests, settings and slot
+boot.cfg files as static files at ``agent/manifest/<token>``,
+``agent/settings.tar/<token>``, ``agent/boot.cfg/<token>/<slot>``), and a sink for
+the agent's reports, appended as JSON lines to --events. No database, no templates, no auth checks.
 """
 
 from __future__ import annotations
@@ -33,9 +34,14 @@ class Handler(BaseHTTPRequestHandler):
         return self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
 
     def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0].lstrip("/")
-        if path == "agent/manifest":
-            path = f"agent/manifest/{self._token()}"
+        path, _, query = self.path.partition("?")
+        path = path.lstrip("/")
+        if path in ("agent/manifest", "agent/settings.tar"):  # per node: by its token
+            path = f"{path}/{self._token()}"
+        elif path == "agent/boot.cfg":  # per node and slot
+            path = f"{path}/{self._token()}/{dict(parse_qsl(query)).get('slot', '')}"
+        elif path.startswith("boot/files/"):  # the disk loader (as our /boot/files/)
+            path = path.removeprefix("boot/files/")
         target = (self.root / path).resolve()
         if not target.is_file() or self.root not in target.parents:
             self.send_error(404)
