@@ -27,6 +27,12 @@ pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl not i
 OCTETS = "Content-Type: application/octet-stream"
 
 
+#: a release on disk: its image and the boot files image add builds from it
+RELEASE_FILES = [
+    f"images/avbox/2.0/avbox-2.0.{suffix}"
+    for suffix in ("boot.json", "initrd.img", "squashfs", "vmlinuz")
+]
+
 def _dd(path: Path, start: int, count: int) -> bytes:
     return subprocess.run(
         ["dd", f"if={path}", "bs=65536", "iflag=skip_bytes,count_bytes", f"skip={start}",
@@ -225,7 +231,7 @@ def test_an_upload_cut_off_at_random_offsets_by_the_client_resumes_to_completion
         done = _finish(server, upload_id, squashfs, offset)
         assert done["complete"] is True
         assert done["release"]["sha256"] == hashlib.sha256(data).hexdigest()
-        assert server.media() == ["images/avbox/2.0/avbox-2.0.squashfs"]
+        assert server.media() == RELEASE_FILES
         got = curl(done["release"]["url"]).stdout
     assert got == data
 
@@ -256,7 +262,7 @@ def test_an_upload_survives_a_killed_server_and_resumes_after_restart(
         )
         done = _finish(again, upload_id, squashfs, offset)
         assert done["release"]["size"] == len(data)
-        assert again.media() == ["images/avbox/2.0/avbox-2.0.squashfs"]
+        assert again.media() == RELEASE_FILES
         assert curl(done["release"]["url"]).stdout == data
 
 
@@ -331,5 +337,5 @@ def test_the_cli_uploads_over_http_and_resumes_what_an_earlier_attempt_left(
         assert result.returncode == 0, result.stderr
         assert "resuming the upload at byte 1500000" in result.stderr
         assert "release avbox:2.0 added" in result.stdout
-        assert server.media() == ["images/avbox/2.0/avbox-2.0.squashfs"]
+        assert server.media() == RELEASE_FILES
     assert f"PUT /api/v1/uploads/{upload_id}" in server.log.read_text()
