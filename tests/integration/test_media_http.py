@@ -33,6 +33,7 @@ RELEASE_FILES = [
     for suffix in ("boot.json", "initrd.img", "squashfs", "vmlinuz")
 ]
 
+
 def _dd(path: Path, start: int, count: int) -> bytes:
     return subprocess.run(
         ["dd", f"if={path}", "bs=65536", "iflag=skip_bytes,count_bytes", f"skip={start}",
