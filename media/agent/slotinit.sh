@@ -63,6 +63,15 @@ D=/newroot/data/provisioner
 if [ -d "$D/root" ]; then
     cp -a "$D/root/." /newroot/ || die "cannot copy the settings tree $D/root"
 fi
+# One machine-id per node, kept on the data partition: every slot and release boots
+# with the same one (a release ships it empty, and systemd would otherwise commit a new
+# one into each slot's overlay: another journal directory and, under networkd, another
+# DHCP client identifier after every update).
+if [ ! -s "$D/machine-id" ]; then
+    { mkdir -p "$D" && tr -d '-' < /proc/sys/kernel/random/uuid > "$D/machine-id.new" \
+        && mv "$D/machine-id.new" "$D/machine-id"; } || die "cannot write $D/machine-id"
+fi
+cp "$D/machine-id" /newroot/etc/machine-id || die "cannot install the machine-id"
 mkdir -p /newroot/etc/provisioner /newroot/usr/lib/provisioner || die "cannot write /etc"
 if [ -f "$D/credential" ]; then
     (umask 077 && cp "$D/credential" /newroot/etc/provisioner/credential) \

@@ -152,12 +152,17 @@ def build_tiny_release(
         _tree(work, version, broken, fake_systemd, ktree, kver)
         _squash(work, cached)
         shutil.rmtree(work)
-    dest_squashfs.unlink(missing_ok=True)
+    return link_or_copy(cached, dest_squashfs)
+
+
+def link_or_copy(cached: Path, dest: Path) -> Path:
+    """``dest``: a hard link to a cached image (a copy across file systems)."""
+    dest.unlink(missing_ok=True)
     try:
-        os.link(cached, dest_squashfs)
+        os.link(cached, dest)
     except OSError:
-        shutil.copyfile(cached, dest_squashfs)
-    return dest_squashfs
+        shutil.copyfile(cached, dest)
+    return dest
 
 
 def add_boot_contract(tree: Path) -> Path:
