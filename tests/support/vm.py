@@ -164,7 +164,7 @@ class Vm:
         if self.proc is not None and self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
+            self.proc.wait(timeout=60)  # QEMU under load can take a while to go
             self.ended = time.monotonic()
 
     def console(self, tail: int = 40) -> str:
