@@ -31,6 +31,9 @@ from provisioner.firstboot import credential_hash
 
 #: boot phases in order; each lasts from its milestone to the next one reported
 PHASES = ("dhcp", "loader", "kernel", "agent", "image", "bootfiles", "files")
+#: every phase a node shows, in order: the install's, then the installed system's
+#: first boot (done -> its first report; provisioner.firstboot)
+SHOWN_PHASES = (*PHASES, "firstboot")
 #: event kind -> milestone that starts a phase ("done" ends the last one)
 MILESTONES = {
     "boot.dhcp": "dhcp",

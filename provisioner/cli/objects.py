@@ -35,7 +35,7 @@ from provisioner.cli.root import (
 )
 from provisioner.domain import BUNDLE_KINDS, Action, Event, Node, normalize_mac, utcnow
 from provisioner.errors import ValidationError
-from provisioner.lifecycle import ACTION_EFFECTS, PHASES, last_failure
+from provisioner.lifecycle import ACTION_EFFECTS, SHOWN_PHASES, last_failure
 from provisioner.service import Service
 from provisioner.views import bundle_view, node_view, profile_view
 
@@ -199,7 +199,7 @@ def _status(n: Node, events: list[Event], now: datetime) -> dict[str, str | None
     failure = last_failure(n, events)
     slot = {s: f"{r}{' (active)' if n.active_slot == s else ''}" if r else None
             for s, r in (("A", n.slot_a), ("B", n.slot_b))}  # fmt: skip
-    phases = ", ".join(f"{p} {n.phases[p]:g}s" for p in PHASES if p in n.phases)
+    phases = ", ".join(f"{p} {n.phases[p]:g}s" for p in SHOWN_PHASES if p in n.phases)
     installed = None
     if n.installed_at:
         took = f" in {n.install_seconds:g}s" if n.install_seconds is not None else ""

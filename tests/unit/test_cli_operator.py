@@ -47,7 +47,7 @@ def _report(service: Service, **form: str) -> None:
     Installer(service).report(service.get_node(MAC).build_token or "", form)
 
 
-def _install(service: Service, *, fail: bool = False) -> None:
+def _install(service: Service, *, fail: bool = False, **done: str) -> None:
     """One agent run as the agent reports it: boot, image written and verified, then
     done (or a failure)."""
     service.save_node(MAC, {"release": "avbox:2.0", "action": "install", "hostname": "avbox251"})
@@ -59,7 +59,7 @@ def _install(service: Service, *, fail: bool = False) -> None:
     _report(service, step="image", status="ok", message="written")
     _report(service, step="verify", status="ok", message="sha256 checked")
     _report(service, step="done", status="ok", message="installed", mode="fresh", active="A",
-            slot_a="avbox:2.0 abc 4096 1700000000")  # fmt: skip
+            slot_a="avbox:2.0 abc 4096 1700000000", **done)  # fmt: skip
 
 
 # -- node events ----------------------------------------------------------------------------
@@ -208,6 +208,23 @@ def test_node_show_of_an_install_has_slots_timings_and_no_window(
     again = _fields(run("node", "show", MAC).output)
     assert again["window"].startswith("open until ")
     assert again["window"].endswith("m left)")
+
+
+def test_node_show_of_a_running_box_says_what_it_runs_and_its_first_boot(
+    run: Run, service: Service
+) -> None:
+    """The installed system's report (provisioner.firstboot): state, release, slot,
+    addresses, the firstboot phase; revoking its credential is one command."""
+    _install(service, credential="7e" * 32)  # as the agent registers it
+    report = {"mac": MAC, "slot": "A", "release": "avbox:2.0", "addresses": "192.0.2.51/24"}
+    Installer(service).boot_report("7e" * 32, report)
+    shown = _fields(run("node", "show", MAC).output)
+    assert shown["state"] == "running"
+    assert shown["running"].startswith("avbox:2.0 from slot A on 192.0.2.51/24 (reported ")
+    assert "firstboot " in shown["phases"]
+    result = run("node", "revoke-credential", MAC)
+    assert result.output == f"node {MAC}: report credential revoked\n"
+    assert service.get_node(MAC).credential_hash is None
 
 
 def test_a_node_with_only_a_release_shows_a_boot_of_the_installer(run: Run) -> None:
