@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -16,20 +15,17 @@ from provisioner.errors import ValidationError
 from provisioner.lifecycle import AgentReport, parse_report, phase_timings
 from provisioner.service import Service
 from tests.conftest import Api
+from tests.support.agent import build_token, post_report
 
 MAC = "52:54:00:c0:02:0a"
 SHA = "ab" * 32
 
 
 def _token(client: FlaskClient) -> str:
-    text = client.get(f"/boot/pxelinux.cfg/01-{MAC.replace(':', '-')}").get_data(as_text=True)
-    m = re.search(r" token\.(\S+) ", text)
-    assert m, text
-    return m.group(1)
+    return build_token(client, MAC)
 
 
-def _post(client: FlaskClient, token: str, **form: str) -> Any:
-    return client.post("/agent/report", data=form, headers={"Authorization": f"Bearer {token}"})
+_post = post_report
 
 
 @pytest.fixture

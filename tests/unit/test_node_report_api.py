@@ -4,7 +4,6 @@ its install registered, ``running``, fallback, rollback on a running box, revoca
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -15,6 +14,7 @@ from flask.testing import FlaskClient
 from provisioner.domain import Release, utcnow
 from provisioner.service import Service
 from tests.conftest import Api
+from tests.support.agent import build_token, post_report
 
 MAC = "52:54:00:c0:02:0b"
 SHA = "cd" * 32
@@ -22,14 +22,11 @@ CRED = "5e" * 32
 
 
 def _token(client: FlaskClient) -> str:
-    text = client.get(f"/boot/pxelinux.cfg/01-{MAC.replace(':', '-')}").get_data(as_text=True)
-    m = re.search(r" token\.(\S+) ", text)
-    assert m, text
-    return m.group(1)
+    return build_token(client, MAC)
 
 
 def _agent(client: FlaskClient, token: str, **form: str) -> Any:
-    resp = client.post("/agent/report", data=form, headers={"Authorization": f"Bearer {token}"})
+    resp = post_report(client, token, **form)
     assert resp.status_code == 200, resp.get_data(as_text=True)
     return resp
 
