@@ -5,7 +5,9 @@ What the benchmark compares our server against: static files with Range support
 (kernel, initrd, images, the disk loader, per-node manifests, settings and slot
 boot.cfg files as static files at ``agent/manifest/<token>``,
 ``agent/settings.tar/<token>``, ``agent/boot.cfg/<token>/<slot>``), and a sink for
-the agent's reports, appended as JSON lines to --events. No database, no templates, no auth checks.
+the agent's reports and the installed system's ``/node/report`` (answered
+``ACTION=none``), appended as JSON lines to --events. No database, no templates, no
+auth checks.
 """
 
 from __future__ import annotations
@@ -70,10 +72,11 @@ class Handler(BaseHTTPRequestHandler):
         )
         with _lock, self.events.open("a", encoding="utf-8") as f:
             f.write(json.dumps(fields, sort_keys=True) + "\n")
+        body = b"ACTION=none\nINTERVAL=60\n" if self.path == "/node/report" else b"ok\n"
         self.send_response(200)
-        self.send_header("Content-Length", "3")
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(b"ok\n")
+        self.wfile.write(body)
 
     def log_message(self, fmt: str, *args: object) -> None:
         sys.stderr.write(f"{time.strftime('%H:%M:%S')} {self.client_address[0]} {fmt % args}\n")
