@@ -88,6 +88,17 @@ switch_slot() {
 }
 
 # -- 2. report forever ----------------------------------------------------------------
+# Until the first report got through (the network may still be coming up when this
+# starts: systemd orders it after network.target only), the first 20 tries come
+# every 3 seconds; then, and after it got through, every INTERVAL.
+REPORTED="" TRIED=0
+pause() {
+    if [ -z "$REPORTED" ] && [ "$TRIED" -lt 20 ] && [ "$INTERVAL" -gt 3 ]; then
+        echo 3
+    else
+        echo "$INTERVAL"
+    fi
+}
 [ -n "$SERVER" ] || { log "no SERVER= in $ETC/node.conf: nothing to report to"; exit 1; }
 while :; do
     addresses=$(ip -o -4 addr show | awk '$2 != "lo" {print $4}' | tr '\n' ' ')
@@ -96,6 +107,7 @@ while :; do
     data="$data&kernel=$(urlenc "$(uname -r)")&addresses=$(urlenc "$addresses")"
     data="$data&uptime=$(cut -d' ' -f1 /proc/uptime)"
     rm -f "$RUN/answer"
+    TRIED=$((TRIED + 1))
     if timeout 20 wget -q -O "$RUN/answer" --header "Authorization: Bearer $CREDENTIAL" \
         --post-data "$data" "$SERVER/node/report" 2>"$RUN/wget.err"; then
         action=none
@@ -107,6 +119,7 @@ while :; do
             esac
         done < "$RUN/answer"
         [ "$INTERVAL" -ge 1 ] || INTERVAL=1
+        REPORTED=1
         log "reported to $SERVER: action $action, next in ${INTERVAL}s"
         case "$action" in
             none) ;;
@@ -115,7 +128,7 @@ while :; do
             *) log "unknown action '$action' ignored" ;;
         esac
     else
-        log "server $SERVER unreachable ($(head -c 200 "$RUN/wget.err")); retrying in ${INTERVAL}s"
+        log "server $SERVER unreachable ($(head -c 200 "$RUN/wget.err")); retrying in $(pause)s"
     fi
-    sleep "$INTERVAL"
+    sleep "$(pause)"
 done
