@@ -6,6 +6,7 @@ host names, profile names, release references). No I/O, no framework imports.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
@@ -144,6 +145,11 @@ def parse_host_port(value: str, name: str) -> tuple[str, int]:
     except ValueError:
         raise ConfigError(name, f"{host!r} is not an IP address") from None
     return host, port_number
+
+
+def hash_secret(secret: str) -> str:
+    """How a secret is kept: API tokens, a node's report credential (sha256, hex)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 class Action(StrEnum):

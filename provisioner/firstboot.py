@@ -24,14 +24,13 @@ What one report does to the node (:func:`apply_boot_report`):
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from provisioner.domain import Action, Event, Node, State, normalize_mac
+from provisioner.domain import Action, Event, Node, State, hash_secret, normalize_mac
 from provisioner.errors import Contradiction, ValidationError
 
 #: report field -> what its value may look like
@@ -82,16 +81,12 @@ def parse_boot_report(form: Mapping[str, str]) -> BootReport:
     )
 
 
-def credential_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def credential_ok(node: Node, secret: str) -> bool:
     """Whether ``secret`` is the credential the node's last install registered
     (constant time; a revoked or never-registered credential matches nothing)."""
     if not node.credential_hash or not secret:
         return False
-    return hmac.compare_digest(node.credential_hash, credential_hash(secret))
+    return hmac.compare_digest(node.credential_hash, hash_secret(secret))
 
 
 def slot_release(node: Node, slot: str | None) -> str | None:

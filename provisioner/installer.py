@@ -14,7 +14,7 @@ from typing import Any
 
 from media.grubcfg import slot_boot_cfg
 from media.layout import media_base_url, media_url
-from media.loader import LOADER_DIR, read_loader
+from media.loader import LOADER_DIR, LoaderRecord, read_loader
 from provisioner.domain import Event, Node, Release, parse_count, utcnow
 from provisioner.errors import Contradiction, NotFound, OutOfOrder, Unauthorized, ValidationError
 from provisioner.firstboot import (
@@ -138,28 +138,28 @@ class Installer:
             files=tuple(FileRef.of(f.download) for f in m.bundle.files) if m.bundle else (),
             slot_mib=slot_mib(m.cmdline.get("slotsize"), settings.slot_size_mib),
             disk=m.cmdline.get("disk"),
-            boot=self._boot_lines(m.release.release if m.release else None, host_url),
+            boot=self._boot_lines(m.release.release if m.release else None, host_url, base),
         )
 
-    def _boot_lines(self, release: Release | None, host_url: str) -> dict[str, str]:
+    def _loader(self) -> LoaderRecord | None:
+        return read_loader(self.service.settings.data_dir / "boot" / LOADER_DIR)
+
+    def _boot_lines(self, release: Release | None, host_url: str, base: str) -> dict[str, str]:
         """LOADER_* (the disk's boot loader, when built), BOOT_* (the release's
-        kernel and initramfs, when its boot files exist) and TRIES."""
+        kernel and initramfs, when its boot files exist; ``base``: the media URL
+        base) and TRIES."""
         settings = self.service.settings
         lines = {"TRIES": str(settings.boot_tries)}
         server = self.service.server_url_for(host_url=host_url) or ""
-        loader = read_loader(settings.data_dir / "boot" / LOADER_DIR)
+        loader = self._loader()
         if loader is not None:
             lines["LOADER_ENV_OFFSET"] = str(loader.env_offset)
             for key, art in loader.artefacts.items():
                 url = f"{server}/boot/files/{LOADER_DIR}/{art.name}"
                 lines.update(_file_lines(f"LOADER_{key}", url, art.size, art.sha256))
         boot = release_boot_files(settings, release) if release else {}
-        if boot:
-            base = media_base_url(
-                settings.media_url, settings.server_ip, settings.http_host_port[1], host_url
-            )
-            for key, (relpath, size, sha) in boot.items():
-                lines.update(_file_lines(f"BOOT_{key}", media_url(base, relpath), size, sha))
+        for key, (relpath, size, sha) in boot.items():
+            lines.update(_file_lines(f"BOOT_{key}", media_url(base, relpath), size, sha))
         return lines
 
     def slot_boot_cfg(self, node: Node, slot: str) -> str:
@@ -179,7 +179,7 @@ class Installer:
         cmdline = self.service.bootspec(node, agent=False).cmdline
         hs = host_settings(node.mac, node.hostname, cmdline)
         facts = release_facts(settings, found.release) if found.release else None
-        loader = read_loader(settings.data_dir / "boot" / LOADER_DIR)
+        loader = self._loader()
         conf = {
             "SERVER": self.service.server_url_for(host_url=host_url) or "",
             "MAC": node.mac,

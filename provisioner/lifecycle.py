@@ -25,9 +25,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from provisioner.bootparams import Options, Word
-from provisioner.domain import AGENT_ACTIONS, Action, Event, Node, State
+from provisioner.domain import AGENT_ACTIONS, Action, Event, Node, State, hash_secret
 from provisioner.errors import OutOfOrder, ValidationError
-from provisioner.firstboot import credential_hash
 
 #: boot phases in order; each lasts from its milestone to the next one reported
 PHASES = ("dhcp", "loader", "kernel", "agent", "image", "bootfiles", "files")
@@ -213,9 +212,7 @@ def apply_report(
         slot_a=_slot_ref(f.get("slot_a")) or node.slot_a,
         slot_b=_slot_ref(f.get("slot_b")) or node.slot_b,
         active_slot=f.get("active", node.active_slot),
-        credential_hash=credential_hash(f["credential"])
-        if "credential" in f
-        else node.credential_hash,
+        credential_hash=hash_secret(f["credential"]) if "credential" in f else node.credential_hash,
     )
     if f.get("mode") in {"fresh", "update"}:
         start = _first_milestone(events)

@@ -7,7 +7,6 @@ them together and records events.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import secrets
@@ -32,6 +31,7 @@ from provisioner.domain import (
     Profile,
     Role,
     Token,
+    hash_secret,
     normalize_mac,
     utcnow,
     validate_name,
@@ -53,10 +53,6 @@ TOKEN_PREFIX = "prov_"  # noqa: S105 - a prefix, not a secret
 def new_build_token() -> str:
     """A fresh install window's token (lifecycle.with_window is handed this)."""
     return secrets.token_urlsafe(24)
-
-
-def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 @dataclass
