@@ -212,9 +212,14 @@ install_loader() {
     log "boot loader installed"
 }
 
+# env_ready: this disk has the loader and we know where its environment block is
+env_ready() {
+    has_loader && [ -n "$LOADER_ENV_OFFSET" ] && command -v genv_read >/dev/null
+}
+
 # activate SLOT: the loader boots SLOT next (its tries reset), with one sector write.
 activate() {
-    has_loader && [ -n "$LOADER_ENV_OFFSET" ] && command -v genv_read >/dev/null || return 0
+    env_ready || return 0
     esp=$(part_by_name prov-esp)
     genv_read "$esp" "$LOADER_ENV_OFFSET"
     TRIES=$BOOT_TRIES
@@ -226,7 +231,7 @@ activate() {
 # loader_slot: the slot the loader boots now (it may have fallen back from the
 # state record's active slot), empty when the disk has no loader
 loader_slot() {
-    has_loader && [ -n "$LOADER_ENV_OFFSET" ] && command -v genv_read >/dev/null || return 0
+    env_ready || return 0
     genv_read "$(part_by_name prov-esp)" "$LOADER_ENV_OFFSET"
     for s in $ORDER; do  # genv_read lets only "A B" or "B A" through
         ok=""
