@@ -43,6 +43,17 @@ def require_qemu() -> None:
         pytest.skip(f"missing: {', '.join(missing)}")
 
 
+def _children(pid: int) -> list[int]:
+    """The PIDs whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
 def mac_for(n: int) -> str:
     return f"52:54:00:c0:02:{n:02x}"
 
@@ -164,6 +175,10 @@ class Vm:
         if self.proc is not None and self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
+            # and by PID: QEMU (``timeout``'s child) once outlived the group kill
+            for pid in (*_children(self.proc.pid), self.proc.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             self.proc.wait(timeout=60)  # QEMU under load can take a while to go
             self.ended = time.monotonic()
 
