@@ -21,7 +21,13 @@ iPXE gets its per-MAC script, never iPXE again: that is what keeps a chainloaded
 ``undionly.kpxe``/``snponly.efi`` from loading itself in a loop. With the
 ``ipxe_script`` setting off, an iPXE client (e.g. a NIC's iPXE option ROM) is
 treated like any PXE client of its architecture -- pxelinux.0 for BIOS by
-default -- unless that loader is iPXE itself.
+default -- unless that loader is iPXE itself or syslinux.efi: syslinux.efi
+started by iPXE fails to load ``ldlinux.e64`` (seen on OVMF: HTTP boot hands
+over to ``ipxe.efi``, which would then fetch syslinux.efi), so a UEFI iPXE
+client always gets its script. That is also what makes a UEFI box whose boot
+order still starts with the network reach its disk: every network option it
+tries (PXE, then HTTP boot through iPXE) answers ``local`` by returning to the
+firmware's boot manager, which goes on to the next entry.
 """
 
 from __future__ import annotations
@@ -119,5 +125,6 @@ def boot_file(packet: Packet, cfg: DhcpConfig, known: bool) -> BootFile | None:
     if klass == HTTP_CLIENT:
         return BootFile(f"{cfg.http_base}/boot/files/{loader.path}", HTTP_CLIENT, arch, "http")
     found = BootFile(loader.path, PXE_CLIENT, arch, "bios" if arch == ARCH_BIOS else "uefi")
-    # an iPXE client never gets iPXE again (it would load itself in a loop)
-    return script if loader.kind == IPXE and packet.is_ipxe else found
+    # an iPXE client never gets iPXE again (it would load itself in a loop), nor
+    # syslinux.efi (which cannot run under iPXE)
+    return script if packet.is_ipxe and (loader.kind == IPXE or arch != ARCH_BIOS) else found
