@@ -156,6 +156,7 @@ _SCHEMAS: dict[str, Any] = {
             "kind": {"type": "string"},
             "message": {"type": "string"},
             "data": {"type": "object"},
+            "actor": {**STR_OR_NULL, "description": "the console user who made the change"},
         },
     },
     "Token": {

@@ -3,6 +3,15 @@
 // installing and slowly otherwise, and updates each node's colour and state text.
 (function () {
   "use strict";
+  var all = document.getElementById("rack-all");  // "choose all": only with a script
+  if (all) {
+    all.hidden = false;
+    all.addEventListener("change", function () {
+      document.querySelectorAll('input[name="mac"]').forEach(function (box) {
+        box.checked = all.checked;
+      });
+    });
+  }
   var view = document.getElementById("rack-grid") || document.getElementById("rack-table");
   if (!view || !window.fetch) { return; }
   var url = view.getAttribute("data-poll");
