@@ -66,16 +66,20 @@ class LoginLimit:
             self._failures.pop(key, None)
         return kept
 
+    @staticmethod
+    def _key(address: str, name: str) -> tuple[str, str]:
+        return address[:64], name[:64]  # what a client typed: bounded in size too
+
     def check(self, address: str, name: str) -> None:
         """Raises TooManyAttempts while the pair is locked out."""
         with self._lock:
-            recent = self._recent((address, name))
+            recent = self._recent(self._key(address, name))
         if len(recent) >= self.attempts:
             wait = self.window - (self.clock() - recent[0]).total_seconds()
             raise TooManyAttempts(f"too many failed logins; try again in {max(1, int(wait))} s")
 
     def failed(self, address: str, name: str) -> None:
-        key = (address, name)
+        key = self._key(address, name)
         with self._lock:
             recent = self._recent(key)
             self._failures[key] = [*recent[-(self.attempts - 1) :], self.clock()]
@@ -85,7 +89,7 @@ class LoginLimit:
 
     def succeeded(self, address: str, name: str) -> None:
         with self._lock:
-            self._failures.pop((address, name), None)
+            self._failures.pop(self._key(address, name), None)
 
     def __len__(self) -> int:
         return len(self._failures)

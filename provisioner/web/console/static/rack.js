@@ -32,7 +32,13 @@
 
   function poll() {
     fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
-      .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
+      .then(function (r) {
+        if (r.redirected && r.url.indexOf("/ui/login") >= 0) {
+          window.location.reload();  // the session ended: show the login page
+        }
+        if (!r.ok) { throw new Error(r.status); }
+        return r.json();
+      })
       .then(function (data) {
         busy = data.busy;
         view.querySelectorAll("[data-mac]").forEach(function (item) {
