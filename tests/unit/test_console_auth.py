@@ -15,7 +15,7 @@ from provisioner.config import Settings
 from provisioner.domain import Role
 from provisioner.web import create_app
 from provisioner.web.console.blueprint import is_console
-from tests.support.fakes import MemoryStore
+from tests.support.fakes import BrokenStore, MemoryStore
 
 PUBLIC = {"console.login", "console.static"}
 PASSWORD = "a-long-password"
@@ -145,3 +145,19 @@ def test_after_login_only_paths_of_the_console_are_followed(app: Flask) -> None:
     data = {"name": "vera", "password": PASSWORD, "csrf_token": _form_token(client)}
     resp = client.post("/ui/login", query_string={"next": "/ui/?view=grid"}, data=data)
     assert resp.headers["Location"] == "/ui/?view=grid"
+
+
+def test_with_the_database_down_the_console_answers_a_503_page(tmp_path: Path) -> None:
+    client = create_app(Settings(data_dir=tmp_path), BrokenStore()).test_client()
+    assert client.get("/ui/").status_code == 302  # no session: nothing asked of the store
+    token = _form_token(client)
+    resp = client.post("/ui/login", data={"name": "ada", "password": PASSWORD, "csrf_token": token})
+    assert resp.status_code == 503
+    assert resp.mimetype == "text/html"
+    assert "database unavailable" in resp.get_data(as_text=True)
+
+
+def test_behind_a_tls_proxy_console_https_makes_the_cookie_secure(tmp_path: Path) -> None:
+    app = create_app(Settings(data_dir=tmp_path, console_https=True), MemoryStore())
+    resp = app.test_client().get("/ui/login")  # plain HTTP from the proxy
+    assert "Secure" in resp.headers["Set-Cookie"]
