@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.console import Console
+from tests.browser.console import Console, screenshot
 
 
 def test_a_visitor_is_sent_to_the_login_page_and_back_after_logging_in(
@@ -27,3 +27,5 @@ def test_a_wrong_password_is_refused_beside_the_form(console: Console, page: Pag
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("alert")).to_have_text("wrong user name or password")
     expect(page.get_by_label("User name")).to_have_value("vera")
+    expect(page.get_by_label("Password")).to_have_value("")  # never sent back
+    screenshot(page, "login-refused")
