@@ -27,8 +27,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from provisioner.web.console import auth, pages
+# auth before csrf: their checks run on the blueprint in import order (who, then the token)
+from provisioner.web.console import auth, csrf, pages
 from provisioner.web.console.blueprint import bp
+
+__all__ = ["auth", "bp", "csrf", "init_app", "pages"]
 
 
 def init_app(app: Flask) -> None:
