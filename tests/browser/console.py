@@ -75,6 +75,20 @@ class Console:
         expect(page.get_by_role("button", name="Log out")).to_be_visible()
 
 
+def unlabelled_controls(page: Page) -> list[str]:
+    """The page's visible controls without an accessible label (should be none):
+    each input, select and textarea needs a <label> or aria-label, each button a text."""
+    found: list[str] = page.evaluate(
+        """() => [...document.querySelectorAll("input, select, textarea, button")]
+            .filter(el => el.type !== "hidden" && !el.hidden)
+            .filter(el => el.tagName === "BUTTON"
+                ? !el.textContent.trim() && !el.getAttribute("aria-label")
+                : !(el.labels && el.labels.length) && !el.getAttribute("aria-label"))
+            .map(el => el.outerHTML.slice(0, 120))"""
+    )
+    return found
+
+
 def screenshot(page: Page, name: str) -> Path:
     """Save a PNG of the page under docs/screenshots/ (the README shows them)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
