@@ -28,21 +28,16 @@ removed at the end.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import json
-import re
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bootcfg_bench import git_state, host, loadavg, mac_of, populate, settings_for
-from tests.support.pg import start_private_cluster
+from benchmarks.bootcfg_bench import loadavg, mac_of, populate
+from benchmarks.inprocess import arguments, run_meta, stores
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -105,33 +100,11 @@ def measure(settings: Any, rounds: int, nodes: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--label", default="latest", help="benchmarks/results/preflight-LABEL.json")
-    ap.add_argument("--nodes", type=int, default=1000)
-    ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--no-pg", action="store_true", help="SQLite only")
-    args = ap.parse_args()
-    if not re.fullmatch(r"[A-Za-z0-9._-]+", args.label):
-        ap.error("--label: letters, digits, . _ - only")
-    meta = {
-        "label": args.label,
-        "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "git": git_state(),
-        "machine": host(),
-        "params": vars(args),
-    }
+    args = arguments(__doc__, "preflight", rounds=7)
+    meta = run_meta(args)
     results: dict[str, Any] = {}
-    with contextlib.ExitStack() as stack:
-        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="preflight-bench-")))
-        stores = {"sqlite": settings_for(work / "sqlite", None)}
-        if not args.no_pg:
-            pg = stack.enter_context(start_private_cluster())
-            if pg is None:
-                print("PostgreSQL not installed: SQLite only", file=sys.stderr)
-            else:
-                pg.create_database("preflight_bench")
-                stores["postgresql"] = settings_for(work / "pg", pg.url_for("preflight_bench"))
-        for name, settings in stores.items():
+    with stores("preflight", args.no_pg) as found:
+        for name, settings in found.items():
             t = time.monotonic()
             populate(settings, args.nodes)
             fill = round(time.monotonic() - t, 1)

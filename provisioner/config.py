@@ -162,6 +162,15 @@ class Settings:
         "http://192.0.2.1/media/ when nginx serves port 80; empty: "
         "http://SERVER_IP:PORT/media/, else the host the request came to.",
     )
+    # -- web console ------------------------------------------------------------------
+    console_idle_minutes: float = _setting(
+        30.0, "A console session ends after this many minutes without a request."
+    )
+    console_https: bool = _setting(
+        False,
+        "The console is reached over HTTPS (a TLS proxy in front): its cookies are "
+        "marked Secure even when the proxy talks plain HTTP to us.",
+    )
     log_level: str = _setting(
         "INFO",
         "Log level.",

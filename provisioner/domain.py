@@ -173,8 +173,22 @@ class State(StrEnum):
 
 
 class Role(StrEnum):
+    """Who may do what. Tokens (the API) are admin or viewer; console users also
+    operator: viewer reads, operator also installs, rolls back and reboots, admin
+    also edits profiles, releases, bundles, tokens and users."""
+
     ADMIN = "admin"
+    OPERATOR = "operator"
     VIEWER = "viewer"
+
+    def allows(self, needed: Role) -> bool:
+        """Whether this role may do what ``needed`` may (admin > operator > viewer)."""
+        return _RANK[self] >= _RANK[needed]
+
+
+_RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
+#: the roles an API token may have (the API knows reads and admin writes only)
+TOKEN_ROLES = (Role.ADMIN, Role.VIEWER)
 
 
 def parse_enum(enum: type[E], value: object, field: str) -> E:
@@ -323,6 +337,8 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
     id: int | None = None
     time: datetime = field(default_factory=utcnow)
+    #: who made the change: a console user's name (None: the system, a box, the CLI)
+    actor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +350,42 @@ class Token:
     role: Role
     secret_hash: str
     created_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A web console account; only a KDF hash of the password is stored
+    (:mod:`provisioner.passwords`: ``scrypt$N$r$p$salt$hash``)."""
+
+    name: str
+    role: Role
+    password_hash: str
+    id: int | None = None
+    created_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginSession:
+    """A console login: only the SHA-256 of the session id is stored, so a copy
+    of the database logs nobody in. Deleting the row ends the session."""
+
+    id_hash: str
+    user: str
+    address: str
+    created_at: datetime = field(default_factory=utcnow)
+    seen_at: datetime = field(default_factory=utcnow)
+
+
+_USER_RE = re.compile(r"[a-z_][a-z0-9_.-]{0,31}\Z")
+
+
+def validate_username(value: object, field: str = "name") -> str:
+    """A console user name: 1-32 of ``a-z0-9_.-``, not starting with a digit, '.' or '-'."""
+    if not isinstance(value, str) or not _USER_RE.match(value):
+        raise ValidationError(
+            field, f"{value!r} is not a valid user name (1-32 of a-z, 0-9, '_', '.', '-')"
+        )
+    return value
 
 
 @dataclass(frozen=True, slots=True)

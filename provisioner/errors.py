@@ -143,6 +143,12 @@ class Unauthorized(ProvisionerError):
     code = "unauthorized"
 
 
+class TooManyAttempts(Unauthorized):
+    """Too many failed logins from one address for one user name: wait and retry."""
+
+    code = "too_many_attempts"
+
+
 class Forbidden(ProvisionerError):
     code = "forbidden"
 

@@ -7,6 +7,7 @@ them together and records events.
 
 from __future__ import annotations
 
+import copy
 import hmac
 import os
 import secrets
@@ -24,6 +25,7 @@ from provisioner.bootview import BootSnapshot, BootView, Catalog
 from provisioner.config import Settings
 from provisioner.domain import (
     AGENT_ACTIONS,
+    TOKEN_ROLES,
     Action,
     Bundle,
     Event,
@@ -85,6 +87,15 @@ class Service:
         #: the boot read model (provisioner.bootview); ``boot_ttl``: seconds a
         #: snapshot is used without checking the store's change stamp
         self.view = BootView(store, boot_ttl)
+        #: who the events this service records name (:meth:`acting`); None: nobody
+        self.actor: str | None = None
+
+    def acting(self, actor: str | None) -> Service:
+        """This service (same store and read model) recording ``actor`` in its
+        events: the web console's user. The one way an event names its author."""
+        other = copy.copy(self)
+        other.actor = actor
+        return other
 
     # -- boot specs -----------------------------------------------------------------
     def catalog(self) -> Catalog:
@@ -228,6 +239,7 @@ class Service:
             what = "updated" if current else "created"
             events[:] = [
                 Event(
+                    actor=self.actor,
                     kind=f"node.{what}",
                     message=f"node {what}: {', '.join(fields) or '-'}",
                     mac=mac,
@@ -245,7 +257,9 @@ class Service:
 
     def delete_node(self, mac_text: str) -> None:
         mac = normalize_mac(mac_text)
-        self.store.delete_node(mac, [Event(kind="node.deleted", message="node deleted", mac=mac)])
+        self.store.delete_node(
+            mac, [Event(actor=self.actor, kind="node.deleted", message="node deleted", mac=mac)]
+        )
         self.view.invalidate()
 
     def revoke_credential(self, mac_text: str) -> Node:
@@ -258,7 +272,12 @@ class Service:
                 raise NotFound("node", mac)
             return replace(current, credential_hash=None, updated_at=utcnow())
 
-        event = Event(kind="node.credential.revoked", message="report credential revoked", mac=mac)
+        event = Event(
+            actor=self.actor,
+            kind="node.credential.revoked",
+            message="report credential revoked",
+            mac=mac,
+        )
         node, _ = self.store.change_node(mac, change, [event])
         return node
 
@@ -289,7 +308,12 @@ class Service:
                 raise refused
             return new
 
-        saved = Event(kind="profile.saved", message=f"profile {name} saved", data={"name": name})
+        saved = Event(
+            actor=self.actor,
+            kind="profile.saved",
+            message=f"profile {name} saved",
+            data={"name": name},
+        )
         write = bind(self.store.change_profile, name, events=[saved])
         profile, created = self._write("profile", name, must_exist, write, change)
         return Saved(profile, created, tuple(found))
@@ -393,6 +417,9 @@ class Service:
     # -- tokens -----------------------------------------------------------------------------
     def create_token(self, name: str, role: Role) -> tuple[Token, str]:
         validate_name(name, "name")
+        if role not in TOKEN_ROLES:
+            allowed = ", ".join(r.value for r in TOKEN_ROLES)
+            raise ValidationError("role", f"a token's role is one of: {allowed}")
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         return self.store.add_token(name, role, hash_secret(secret)), secret
 
@@ -443,6 +470,7 @@ class Service:
         changing = {*report.created, *report.replaced}
         todo = [p for p in plan.profiles if p.name in changing]
         imported = Event(
+            actor=self.actor,
             kind="profile.imported",
             message=f"imported {', '.join(sorted(p.name for p in todo))}",
         )

@@ -21,7 +21,18 @@ from datetime import datetime
 from ipaddress import IPv4Address
 from typing import Protocol, TypeVar
 
-from provisioner.domain import Bundle, Event, Lease, Node, Profile, Release, Role, Token
+from provisioner.domain import (
+    Bundle,
+    Event,
+    Lease,
+    LoginSession,
+    Node,
+    Profile,
+    Release,
+    Role,
+    Token,
+    User,
+)
 
 T = TypeVar("T")
 
@@ -184,6 +195,55 @@ class Store(Protocol):
     def add_milestone(self, window: str, event: Event) -> bool:
         """Record ``event`` (a ``boot.<kind>`` of a node) unless that node already
         has one of its kind in ``window``: one transaction; True when written."""
+        ...
+
+    # -- web console accounts (provisioner.accounts) ----------------------------------------
+    def add_user(self, user: User, events: Sequence[Event] = ()) -> User:
+        """Raises Conflict when the name is taken."""
+        ...
+
+    def find_user(self, name: str) -> User | None: ...
+
+    def list_users(self) -> list[User]:
+        """By name."""
+        ...
+
+    def change_user(
+        self, name: str, change: Callable[[User], User], events: Sequence[Event] = ()
+    ) -> User:
+        """Read-modify-write of role and password hash (NotFound). A new password
+        or role ends every session of the user, in the same transaction."""
+        ...
+
+    def delete_user(self, name: str, events: Sequence[Event] = ()) -> None:
+        """NotFound; ends the user's sessions."""
+        ...
+
+    def add_login(
+        self,
+        login: LoginSession,
+        *,
+        stale: datetime,
+        per_user: int,
+        events: Sequence[Event] = (),
+    ) -> None:
+        """Keep a new session of ``login.user`` (NotFound), in one transaction with:
+        every session last seen before ``stale`` deleted, and the user's oldest
+        ones past ``per_user`` - 1 (so the table stays bounded)."""
+        ...
+
+    def find_login(self, id_hash: str) -> tuple[LoginSession, User] | None:
+        """The session and its user, in one read."""
+        ...
+
+    def touch_login(self, id_hash: str, seen_at: datetime) -> None: ...
+
+    def delete_login(self, id_hash: str, events: Sequence[Event] = ()) -> None:
+        """Gone already is fine (a second logout)."""
+        ...
+
+    def latest_events(self) -> dict[str, Event]:
+        """The newest event of every node that has one, by MAC (one read: the rack view)."""
         ...
 
     # -- lifecycle -----------------------------------------------------------------------

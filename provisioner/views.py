@@ -151,6 +151,7 @@ def event_view(e: Event) -> dict[str, Any]:
         "kind": e.kind,
         "message": e.message,
         "data": e.data,
+        "actor": e.actor,
     }
 
 

@@ -8,7 +8,7 @@ module imports another's parent, so there is no import circle.
 
 from __future__ import annotations
 
-from provisioner.cli import bootenv, check, media, objects, timeline
+from provisioner.cli import bootenv, check, media, objects, timeline, users
 from provisioner.cli.root import main
 
-__all__ = ["bootenv", "check", "main", "media", "objects", "timeline"]
+__all__ = ["bootenv", "check", "main", "media", "objects", "timeline", "users"]

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import click
 
 from provisioner.config import Settings, load_settings
-from provisioner.domain import Role
+from provisioner.domain import TOKEN_ROLES, Role
 from provisioner.errors import (
     ConfigError,
     PreflightError,
@@ -305,7 +305,7 @@ def token() -> None:
 
 
 @token.command("create")
-@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--role", type=click.Choice([r.value for r in TOKEN_ROLES]), required=True)
 @click.option("--name", default="cli", show_default=True, help="A label for the token.")
 @pass_inv
 @_errors

@@ -163,6 +163,8 @@ class EventRow(Base):
     kind: Mapped[str] = mapped_column(String(32))
     message: Mapped[str] = mapped_column(Text)
     data: Mapped[dict[str, Any]]
+    #: the console user who made the change (migration 0007)
+    actor: Mapped[str | None] = mapped_column(String(32))
 
 
 class TokenRow(Base):
@@ -249,3 +251,26 @@ class BootMilestoneRow(Base):
     mac: Mapped[str] = mapped_column(String(17), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     window: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+# -- web console accounts (migration 0007) -----------------------------------------------------
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+
+
+class LoginSessionRow(Base):
+    """A console login; deleted at logout, on idle timeout, with its user."""
+
+    __tablename__ = "login_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    address: Mapped[str] = mapped_column(String(45))
+    created_at: Mapped[datetime]
+    seen_at: Mapped[datetime] = mapped_column(index=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from provisioner.accounts import Accounts
 from provisioner.config import Settings, load_settings
 from provisioner.service import Service
 from provisioner.store import Store
@@ -31,7 +32,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         static_folder=None,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions[EXTENSION] = AppContext(settings, store, Service(store, settings))
+    service = Service(store, settings)
+    app.extensions[EXTENSION] = AppContext(settings, store, service, Accounts(store, settings))
 
     from provisioner.web import agent, api, body, boot, errors, index, node_report
 
@@ -46,4 +48,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     from provisioner.web import media_api  # images, bundles, uploads, manifest, /media
 
     media_api.init_app(app)
+
+    from provisioner.web import console  # the web console under /ui/
+
+    console.init_app(app)
     return app

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
+from provisioner.accounts import Accounts
 from provisioner.config import Settings
 from provisioner.service import Service
 from provisioner.store import Store
@@ -19,6 +20,7 @@ class AppContext:
     settings: Settings
     store: Store
     service: Service
+    accounts: Accounts  # the web console's users and sessions
 
 
 def ctx() -> AppContext:

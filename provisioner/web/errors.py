@@ -34,6 +34,7 @@ from provisioner.errors import (
     PreflightError,
     ProvisionerError,
     StoreError,
+    TooManyAttempts,
     Unauthorized,
     ValidationError,
 )
@@ -47,6 +48,7 @@ STATUS: Mapping[type[ProvisionerError], int] = {
     Conflict: 409,  # UploadBusy too
     PreflightConflict: 409,  # the same IP as another node (a PreflightError: 422)
     Unauthorized: 401,
+    TooManyAttempts: 429,  # console logins (provisioner.accounts)
     Forbidden: 403,
     StoreError: 503,
     # uploads (media/errors.py)

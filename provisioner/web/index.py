@@ -1,6 +1,7 @@
 """``GET /``: a short page naming the API and the documentation, for whoever
-opens the server in a browser (open, read-only; the web console's login will
-take its place). Everything it links to needs a token except the boot endpoints."""
+opens the server in a browser (open, read-only), with the way to the web
+console (``/ui/``, a login). Everything it links to needs a token or a console
+login except the boot endpoints."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ PAGE = """<!doctype html>
 <head><meta charset="utf-8"><title>provisioner</title></head>
 <body>
 <h1>provisioner {version}</h1>
-<p>A PXE / network provisioning server. There is no web console yet; use the
+<p>A PXE / network provisioning server.</p>
+<p><a href="/ui/">Open the web console</a> (a user from
+<code>provisioner user add NAME --role admin|operator|viewer</code>), or use the
 REST API or the <code>provisioner</code> command.</p>
 <h2>API</h2>
 <ul>

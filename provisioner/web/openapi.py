@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioner.domain import Action, Role, State
+from provisioner.domain import TOKEN_ROLES, Action, State
 from provisioner.web.media_openapi import media_paths, media_schemas
 from provisioner.web.openapi_parts import (
     BAD,
@@ -156,6 +156,7 @@ _SCHEMAS: dict[str, Any] = {
             "kind": {"type": "string"},
             "message": {"type": "string"},
             "data": {"type": "object"},
+            "actor": {**STR_OR_NULL, "description": "the console user who made the change"},
         },
     },
     "Token": {
@@ -163,7 +164,7 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "id": {"type": "integer"},
             "name": {"type": "string"},
-            "role": {"enum": [r.value for r in Role]},
+            "role": {"enum": [r.value for r in TOKEN_ROLES]},
             "token": {"type": "string", "description": "Only in the POST answer"},
         },
     },

@@ -32,16 +32,18 @@ from provisioner.domain import (
 )
 from provisioner.errors import Conflict, NotFound, StoreError, ValidationError
 from provisioner.store import BootRecords, BootStep, Store
+from tests.support.fake_accounts import MemoryAccounts
 
 
 def _users(kind: str, keys: Sequence[str]) -> str:
     return f"{kind} {', '.join(sorted(keys))}"
 
 
-class MemoryStore:
+class MemoryStore(MemoryAccounts):
     """The store in dictionaries; one lock makes every call atomic."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._lock = threading.RLock()
         self._nodes: dict[str, Node] = {}
         self._profiles: dict[str, Profile] = {}

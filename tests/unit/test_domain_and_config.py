@@ -118,6 +118,8 @@ ENV_EXAMPLES = {
     "confirm_minutes": ("2.5", 2.5),
     "ipxe_script": ("off", False),
     "media_url": ("http://192.0.2.1/media/", "http://192.0.2.1/media/"),
+    "console_idle_minutes": ("5", 5.0),
+    "console_https": ("on", True),
 }
 
 

@@ -1,0 +1,63 @@
+"""Fixtures of the browser tests: one real server and one chromium per session,
+a fresh browser context (no cookies) per test. See tests/browser/console.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from tests.browser.console import CHROMIUM, CHROMIUM_ARGS, PASSWORDS, USERS, Console
+from tests.support.server import serve
+
+pytestmark = pytest.mark.browser
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/browser/" in str(item.fspath):
+            item.add_marker(pytest.mark.browser)
+            if not CHROMIUM.exists():
+                item.add_marker(pytest.mark.skip(reason="Debian's chromium is not installed"))
+
+
+@pytest.fixture(scope="session")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    """``provisioner serve`` on 127.0.0.1 (a free port, a temp data directory)
+    with an admin, an operator and a viewer made by ``provisioner user add``."""
+    tmp = tmp_path_factory.mktemp("console")
+    with serve(tmp, "console") as server:
+        found = Console(server)
+        for name, role in USERS.items():
+            done = found.cli("user", "add", name, "--role", role, stdin=PASSWORDS[name] + "\n")
+            assert done.returncode == 0, done.stderr
+        yield found
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=60_000
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    """A fresh context per test: no cookies, no storage; a laptop's screen."""
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768})
+    ctx.set_default_timeout(15_000)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()
