@@ -127,6 +127,37 @@ function last_{slot} {{
 """
 
 
+#: The FAT volume label of every installed ESP: what the network's local loader finds.
+ESP_LABEL = "PROVESP"
+#: Where the disk's own UEFI loader lives on that ESP (the removable-media path).
+ESP_EFI_PATH = "/EFI/BOOT/BOOTX64.EFI"
+
+
+def local_grub_cfg() -> str:
+    """The config built into ``local.efi``: a UEFI box told ``local`` over the network
+    (HTTP boot, iPXE) boots its installed disk's loader from here, by the ESP's label,
+    instead of returning to firmware that may not go on to the disk (OVMF: iPXE's
+    exit after HTTP boot hangs until the boot manager's 5-minute watchdog resets).
+
+    GRUB runs an embedded config with its rescue parser: one plain command per line
+    (variables expand; no comments, no ``if``). ``chainloader`` takes the loaded
+    image's device from ``root`` (not from the file's device), so the search sets
+    ``root``; the disk's GRUB then finds its ``/grub`` there. Without such an ESP,
+    ``root`` names no device, ``chainloader`` and ``boot`` fail, and ``exit`` returns
+    to the firmware (OVMF then shows its boot manager menu)."""
+    return f"""serial --unit=0 --speed=115200
+terminal_input serial console
+terminal_output serial console
+echo provisioner: local boot: the loader of the ESP labelled {ESP_LABEL}
+set root=no-esp-labelled-{ESP_LABEL}
+search --no-floppy --label {ESP_LABEL} --set=root
+chainloader {ESP_EFI_PATH}
+boot
+echo provisioner: local boot: no ESP labelled {ESP_LABEL}: back to the firmware
+exit 1
+"""
+
+
 def loader_grub_cfg() -> str:
     """The ESP's ``/grub/grub.cfg`` (same text for BIOS and UEFI)."""
     validate = "\n".join(

@@ -78,10 +78,21 @@ class BootEnv:
     built: bool  # False: an up-to-date build was already there
 
 
-def _run(argv: list[str], cwd: Path | None = None, timeout: float = 600) -> str:
+def _run(
+    argv: list[str],
+    cwd: Path | None = None,
+    timeout: float = 600,
+    env: dict[str, str] | None = None,
+) -> str:
     try:
         out = subprocess.run(
-            argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=True
+            argv,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
+            env=None if env is None else {**os.environ, **env},
         )
     except FileNotFoundError:
         raise BuildError(f"{argv[0]} is not installed (scripts/packages-run.txt)") from None

@@ -15,6 +15,10 @@ rename; the stamp last, so an interrupted build is redone):
                 prefix ``/grub`` on its own partition: the UEFI fallback path, no
                 NVRAM entry needed), ``/grub/grub.cfg`` (:mod:`media.grubcfg`) and
                 ``/grub/grubenv`` (:mod:`media.grubenv`, the defaults)
+``local.efi``   served, never written to a disk: GRUB x86_64-efi with
+                :func:`media.grubcfg.local_grub_cfg` built in, which chainloads the
+                ``BOOTX64.EFI`` of the ESP labelled ``PROVESP``; iPXE on UEFI chains
+                it when a box's action is ``local`` (pxelinux/render.py)
 ``loader.json`` ``env_offset`` (byte offset of grubenv in esp.img, 512-aligned), the
                 GRUB package versions, each file's sha256, the inputs' digest
 ==============  ==================================================================
@@ -40,8 +44,9 @@ from pathlib import Path
 from media import grubcfg, grubenv
 from media.initrd import BuildError, _run
 from media.initrd import atomic_write as _atomic_write
+from provisioner import bootnames
 
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 SECTOR = 512
 #: Layout v2: partition 1 (prov-bios, 1 MiB) and 2 (prov-esp, 32 MiB).
 BIOS_BOOT_LBA = 2048
@@ -77,6 +82,9 @@ PC_MODULES = (*COMMON_MODULES, "biosdisk")
 EFI_MODULES = (*COMMON_MODULES, "efi_gop", "efi_uga")
 PC_PREFIX = f"(,gpt{grubcfg.ESP_PARTITION})/grub"
 EFI_PREFIX = "/grub"
+LOCAL_MODULES = ("part_gpt", "fat", "search", "chain", "echo", "serial", "terminal", "minicmd")
+#: the network's local loader, in the loader directory (not an ARTEFACT: no disk gets it)
+LOCAL_EFI = bootnames.LOCAL_EFI_PATH.rsplit("/", 1)[1]
 #: boot.img (include/grub/i386/pc/boot.h) and the diskboot.img blocklist at the end
 #: of core.img's first sector: u64 start, u16 sectors, u16 segment.
 BPB_START, BPB_END = 0x03, 0x5A
@@ -94,7 +102,7 @@ FILE_TIME = 946684800  # 2000-01-01: every file's FAT timestamp
 
 #: where the server keeps the artefacts: DATA_DIR/boot/<LOADER_DIR>/ (served as
 #: /boot/files/loader/... like the rest of the boot tree)
-LOADER_DIR = "loader"
+LOADER_DIR = bootnames.LOADER_DIR
 #: manifest key -> artefact (the agent's LOADER_<KEY>_URL/_SIZE/_SHA256)
 ARTEFACTS = {"MBR": "mbr.bin", "CORE": "core.img", "ESP": "esp.img"}
 
@@ -188,8 +196,20 @@ def env_offset(esp: bytes, env: bytes) -> int:
     return found[0]
 
 
-def _mkimage(fmt: str, moddir: Path, prefix: str, modules: tuple[str, ...], out: Path) -> bytes:
-    _run(["grub-mkimage", "-O", fmt, "-d", str(moddir), "-p", prefix, "-o", str(out), *modules])
+def _mkimage(
+    fmt: str,
+    moddir: Path,
+    prefix: str,
+    modules: tuple[str, ...],
+    out: Path,
+    *,
+    config: Path | None = None,
+) -> bytes:
+    embed = ["-c", str(config)] if config is not None else []
+    _run(
+        ["grub-mkimage", "-O", fmt, "-d", str(moddir), "-p", prefix, *embed, "-o", str(out),
+         *modules]
+    )  # fmt: skip
     return out.read_bytes()
 
 
@@ -214,6 +234,8 @@ def _esp_image(work: Path, efi: bytes) -> tuple[bytes, int]:
             str(image),
             "-N",
             FAT_SERIAL,
+            "-v",
+            grubcfg.ESP_LABEL,
             "-H",
             str(ESP_LBA),
             "-c",
@@ -225,7 +247,8 @@ def _esp_image(work: Path, efi: bytes) -> tuple[bytes, int]:
             "-s",
             "32",
             "::",
-        ]
+        ],
+        env={"SOURCE_DATE_EPOCH": str(FILE_TIME)},  # the volume label's time
     )
     _run(
         ["mcopy", "-i", str(image), "-s", "-m", "-Q", str(tree / "EFI"), str(tree / "grub"), "::/"]
@@ -239,7 +262,7 @@ def build_loader(dest: Path, *, force: bool = False) -> Loader:
     dest.mkdir(parents=True, exist_ok=True)
     versions = package_versions()
     digest = _inputs_digest(versions)
-    paths = {name: dest / name for name in ("mbr.bin", "core.img", "esp.img")}
+    paths = {name: dest / name for name in ("mbr.bin", "core.img", "esp.img", LOCAL_EFI)}
     stamp_path = dest / "loader.json"
 
     def loader(stamp: dict[str, object], built: bool) -> Loader:
@@ -265,9 +288,13 @@ def build_loader(dest: Path, *, force: bool = False) -> Loader:
         mbr = patch_mbr((PC_DIR / "boot.img").read_bytes())
         efi = _mkimage("x86_64-efi", EFI_DIR, EFI_PREFIX, EFI_MODULES, work / "bootx64.efi")
         esp, offset = _esp_image(work, efi)
+        (work / "local.cfg").write_text(grubcfg.local_grub_cfg())
+        local = _mkimage(
+            "x86_64-efi", EFI_DIR, "/", LOCAL_MODULES, work / LOCAL_EFI, config=work / "local.cfg"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    blobs = {"mbr.bin": mbr, "core.img": core, "esp.img": esp}
+    blobs = {"mbr.bin": mbr, "core.img": core, "esp.img": esp, LOCAL_EFI: local}
     for name, blob in blobs.items():
         _atomic_write(paths[name], blob)
     stamp = {

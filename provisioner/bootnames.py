@@ -52,6 +52,12 @@ def mac_from_config_name(name: str) -> str | None:
     return match.group(1).lower().replace("-", ":") if match else None
 
 
+#: the installed disk's loader directory in the boot tree (media/loader.py builds it)
+LOADER_DIR = "loader"
+#: UEFI local boot over the network: GRUB that chainloads the installed ESP's loader
+LOCAL_EFI_PATH = f"{LOADER_DIR}/local.efi"
+
+
 # -- the loader catalogue -----------------------------------------------------------------------
 
 #: client system architectures (RFC 4578 option 93, IANA "Processor Architecture Types")

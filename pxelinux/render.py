@@ -13,7 +13,7 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from provisioner.bootnames import config_name
+from provisioner.bootnames import LOCAL_EFI_PATH, config_name
 from provisioner.bootparams import OptionError, Options, Word
 from provisioner.bootspec import BootSpec
 from provisioner.domain import Action
@@ -149,13 +149,23 @@ def ipxe_script(spec: BootSpec, base_url: str) -> str:
     """The per-MAC iPXE script (served at ``/boot/ipxe?mac=...``)."""
     lines = ["#!ipxe", HEADER, f"echo provisioner: node {spec.mac} action {spec.action.value}"]
     if spec.action is Action.LOCAL:
-        lines.append("exit")  # back to the firmware: safe on BIOS and UEFI
+        lines += _ipxe_local_lines(base_url)
     else:
         extra = [Word("kernel", "BOOTIF", config_name(spec.mac))] if spec.ipappend & 2 else []
         lines += _ipxe_boot_lines(
             spec.kernel, spec.cmdline, spec.initrd, base_url, extra, query=f"?mac={spec.mac}"
         )
     return "\n".join(_line(x) for x in lines) + "\n"
+
+
+def _ipxe_local_lines(base_url: str) -> list[str]:
+    """Boot the local disk. BIOS: ``exit`` (INT 18h: the next boot device). UEFI: chain
+    GRUB's ``local.efi``, which boots the installed ESP's own loader; iPXE's ``exit``
+    after an OVMF HTTP boot hangs until the boot manager's watchdog resets the box."""
+    return [
+        f"iseq ${{platform}} efi && chain --autofree {_join(base_url, LOCAL_EFI_PATH)} ||",
+        "exit",
+    ]
 
 
 def ipxe_menu(
@@ -169,7 +179,7 @@ def ipxe_menu(
     lines += [f"item {e.label} {e.label}" for e in entries]
     # the one line with an iPXE expansion is ours, not user data
     choose = f"choose --default {default} --timeout {timeout * 100} target && goto ${{target}}"
-    tail = [":local", "exit"]
+    tail = [":local", *_ipxe_local_lines(base_url)]
     for e in entries:
         tail.append(f":{e.label}")
         tail += _ipxe_boot_lines(e.kernel, e.cmdline, e.initrd, base_url, [])

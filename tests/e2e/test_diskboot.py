@@ -173,7 +173,9 @@ def test_a_uefi_box_installs_and_comes_up_running_from_its_disk(il: InstallerLab
            " ".join((KERNEL_ARGS, "ip.192.0.2.61", "submask.255.255.255.0")))  # fmt: skip
     il.start_server()
     _install(il, vm, "1.0")
-    vm.boot(900, from_disk=True)
-    _running(il, vm, "1.0", "A")
+    # network first, as the install left it: the served `local` hands back to OVMF,
+    # whose boot manager goes on to the disk (UEFI-safe)
+    vm.boot(900, then_disk=True)
+    _running(il, vm, "1.0", "A", timeout=600)
     assert "uefi-node login:" in vm.console(400)
     assert re.search(r"192\.0\.2\.61/24", il.node_state(vm).running["addresses"])

@@ -101,10 +101,14 @@ class Vm:
     def serial(self) -> Path:
         return self.workdir / f"serial{self.boots}.log"
 
-    def argv(self, timeout: int, from_disk: bool = False) -> list[str]:
+    def argv(self, timeout: int, from_disk: bool = False, then_disk: bool = False) -> list[str]:
         """``from_disk``: network boot out of the boot order (the disk only), and a
-        reboot restarts the VM instead of ending it (boot counting needs that)."""
+        reboot restarts the VM instead of ending it (boot counting needs that).
+        ``then_disk``: network first, the disk second, as a rack's boxes are set up;
+        a reboot restarts the VM too."""
+        restarts = from_disk or then_disk
         netboot = "" if from_disk else ",bootindex=1"
+        diskboot = ",bootindex=0" if from_disk else ",bootindex=2" if then_disk else ""
         if self.firmware == "bios":
             machine = ["-machine", "pc,graphics=off"]
             nic = f"e1000,netdev=n0,mac={self.mac}{netboot}"
@@ -135,13 +139,13 @@ class Vm:
             "none",
             "-monitor",
             "none",
-            *(["-no-reboot", "-boot", "order=n,reboot-timeout=0"] if not from_disk else []),
+            *(["-no-reboot", "-boot", "order=n,reboot-timeout=0"] if not restarts else []),
             "-serial",
             f"file:{self.serial}",
             "-drive",
             f"file={self.disk},format=raw,if=none,id=d0,cache=unsafe",
             "-device",
-            "virtio-blk-pci,drive=d0" + (",bootindex=0" if from_disk else ""),
+            "virtio-blk-pci,drive=d0" + diskboot,
             "-netdev",
             f"tap,id=n0,ifname={self.tap},script=no,downscript=no",
             "-device",
@@ -152,10 +156,10 @@ class Vm:
             "virtio-rng-pci",
         ]
 
-    def boot(self, timeout: int = 300, from_disk: bool = False) -> None:
+    def boot(self, timeout: int = 300, from_disk: bool = False, then_disk: bool = False) -> None:
         self.boots += 1
         self.started, self.ended = time.monotonic(), None
-        argv = self.argv(timeout, from_disk)
+        argv = self.argv(timeout, from_disk, then_disk)
         self.proc = self.lab.start(argv, self.workdir / f"qemu{self.boots}.log")
 
     def running(self) -> bool:

@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from media.grubcfg import BootCfgError, grub_word, loader_grub_cfg, slot_boot_cfg
+from media.grubcfg import (
+    BootCfgError,
+    grub_word,
+    loader_grub_cfg,
+    local_grub_cfg,
+    slot_boot_cfg,
+)
 
 #: Printable ASCII less the three characters GRUB's linux command would escape.
 passable = st.text(
@@ -95,10 +101,13 @@ def test_every_passable_word_is_one_single_quoted_grub_word(words: list[str]) ->
     assert line == "linux $bootdir/vmlinuz " + " ".join(args)
 
 
-def test_hostile_boot_cfg_and_the_loader_grub_cfg_are_valid_grub_script(tmp_path: Path) -> None:
+def test_hostile_boot_cfg_and_the_loader_and_local_grub_cfg_are_valid_grub_script(
+    tmp_path: Path,
+) -> None:
     hostile = slot_boot_cfg("A", ["a;reboot", "$x", "}", "{", "x y", "fi", "done"])
     assert script_check(tmp_path, hostile).returncode == 0
     assert script_check(tmp_path, loader_grub_cfg()).returncode == 0
+    assert script_check(tmp_path, local_grub_cfg()).returncode == 0
     # and the checker does reject a broken script (it really parses)
     assert script_check(tmp_path, "if true; then\n").returncode != 0
 

@@ -189,8 +189,12 @@ def test_ipxe_adds_initrd_argument_when_only_the_initrd_field_names_it() -> None
     assert f"kernel http://s/vmlinuz?mac={MAC} auto initrd=initrd.img\n" in text
 
 
-def test_ipxe_local_action_exits_to_the_firmware() -> None:
-    assert ipxe_script(_spec(Action.LOCAL), "http://s/").endswith("action local\nexit\n")
+def test_ipxe_local_action_chains_the_disks_loader_on_uefi_and_exits_on_bios() -> None:
+    assert ipxe_script(_spec(Action.LOCAL), "http://s/files/").endswith(
+        "action local\n"
+        "iseq ${platform} efi && chain --autofree http://s/files/loader/local.efi ||\n"
+        "exit\n"
+    )
 
 
 def test_bundle_puts_exactly_its_copy_options_on_the_command_line() -> None:
@@ -246,7 +250,7 @@ LABEL debug
 """
     )
     menu = ipxe_menu(entries, "http://s/", "linux", 50)
-    assert "choose --default linux --timeout 5000 target && goto ${target}\n:local\nexit\n" in menu
+    assert "choose --default linux --timeout 5000 target && goto ${target}\n:local\niseq ${platform} efi && chain" in menu
     assert ":debug\nkernel http://s/vmlinuz initrd=initrd.img ramdisk_size=81920\n" in menu
 
 
