@@ -72,6 +72,7 @@ class MediaAudit:
         self.dirs = library.dirs
         self._verified: dict[str, list[object]] = {}
         self._loaded: dict[str, list[object]] = {}
+        self._seen: set[str] = set()  # what this check looked at (the cache keeps only those)
 
     # -- what the catalogue names ------------------------------------------------------------
     def referenced(self) -> set[str]:
@@ -93,6 +94,7 @@ class MediaAudit:
     # -- the check -------------------------------------------------------------------------
     def check(self, *, full: bool = False) -> CheckReport:
         report = CheckReport()
+        self._seen = set()
         self._load_verified(full)
         for r in self.store.list_releases():
             with self.lib.locks.hold("release", r.name, r.version):
@@ -105,6 +107,7 @@ class MediaAudit:
                     message = f"bundle {b.name}: its {f.kind} {f.filename} {wrong}"
                     self._event("bundle.file.damaged", message, bundle=b.name, kind=f.kind)
                     report.problems.append(message + "; upload it again")
+        self._verified = {k: v for k, v in self._verified.items() if k in self._seen}
         self._save_verified()
         names = self.referenced()
         report.unreferenced = [p for p in self.on_disk() if p not in names]
@@ -143,6 +146,7 @@ class MediaAudit:
     def _wrong(self, relpath: str, size: int, sha256: str, report: CheckReport) -> str | None:
         """What is wrong with the file at ``relpath``, or None when it is as catalogued."""
         report.files += 1
+        self._seen.add(relpath)
         try:
             st = self.dirs.path(relpath).stat()
         except FileNotFoundError:
