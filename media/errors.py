@@ -8,6 +8,7 @@ TooLarge                 413     larger than ``upload_max_bytes`` or the declare
 InsufficientStorage      507     not enough free disk in the data directory, or disk full
 OffsetMismatch           409     a chunk does not start where the upload stands
 UploadBusy               409     another request is writing the same upload
+MediaBusy                409     another change holds the release or bundle too long
 IncompleteBody           400     the client sent fewer bytes than it announced
 ChecksumMismatch         422     the bytes do not have the declared sha256
 LengthRequired           411     neither Content-Length nor chunked encoding
@@ -43,6 +44,10 @@ class OffsetMismatch(Conflict):
 
 class UploadBusy(Conflict):
     pass
+
+
+class MediaBusy(Conflict):
+    """A release or bundle stayed locked by another change for the whole wait."""
 
 
 class IncompleteBody(ProvisionerError):

@@ -2,29 +2,60 @@
 
 A file reaches its final name only complete and verified: it is written under
 ``media/.uploads``, fsynced, checked, then *linked* into place (``link(2)``
-never replaces an existing name, so two uploads cannot clobber each other),
-and the directory is fsynced so the name survives a crash.
+never replaces an existing name) or, by the holder of the release's lock
+(:mod:`media.locks`), linked to a unique temp name and renamed over a crash's
+leftover; the directory is fsynced so the name survives a crash.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
+import secrets
 import shutil
 from pathlib import Path
+from typing import Any
 
 from media.layout import MEDIA_DIR, SEGMENT_RE, UPLOADS_DIR
 from provisioner.errors import ValidationError
 
 FILE_MODE = 0o644  # nginx, running as another user, serves these files
 DIR_MODE = 0o755
+BLOCK = 1 << 20
 
 
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def hash_fd(fd: int) -> Any:
+    """The running sha256 of a whole file, read with ``pread`` (the offset stays)."""
+    h = hashlib.sha256()
+    offset = 0
+    while chunk := os.pread(fd, BLOCK, offset):
+        h.update(chunk)
+        offset += len(chunk)
+    return h
+
+
+def sha256_file(path: Path) -> str:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return str(hash_fd(fd).hexdigest())
     finally:
         os.close(fd)
 
@@ -80,7 +111,8 @@ class MediaDirs:
         """Put ``src`` under a name whose old file nobody owns (a crash leftover)."""
         dest = self.path(relpath)
         self._mkdirs(dest.parent)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}")
+        fsync_file(src)
+        tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(8)}")  # one per caller
         os.link(src, tmp)
         os.replace(tmp, dest)
         fsync_dir(dest.parent)
@@ -90,6 +122,14 @@ class MediaDirs:
         path = self.path(relpath)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+        self._prune(path.parent)
+
+    def discard(self, path: Path) -> None:
+        """Unlink a file found under the root by walking it (any name, even the
+        dot-file of a crashed :meth:`replace`) and the directories it leaves empty."""
+        if self.root not in path.parents:
+            raise ValueError(f"{path} is not under {self.root}")
+        path.unlink(missing_ok=True)
         self._prune(path.parent)
 
     def remove_tree(self, relpath: str) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import hashlib
 import json
 import os
@@ -38,11 +37,11 @@ from media.errors import (
     TooLarge,
     UploadBusy,
 )
-from media.storage import FILE_MODE, MediaDirs, fsync_dir
+from media.locks import flock_within
+from media.storage import BLOCK, FILE_MODE, MediaDirs, fsync_dir, hash_fd
 from provisioner.errors import Conflict, NotFound, ValidationError
 
 EXPIRY = 24 * 3600
-BLOCK = 1 << 20
 #: seconds a chunk waits for the request before it to let go of the upload
 LOCK_WAIT = 10.0
 _ID_RE = re.compile(r"[0-9a-f]{32}\Z")
@@ -183,15 +182,28 @@ class Uploads:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 
-    def sweep(self, now: float | None = None) -> list[str]:
-        """Discard sessions nobody wrote to for :data:`EXPIRY` seconds."""
+    def sweep(self, now: float | None = None, *, one_shot_grace: float | None = None) -> list[str]:
+        """Discard sessions nobody wrote to for :data:`EXPIRY` seconds and, with
+        ``one_shot_grace``, the one-request uploads (nobody can resume those: what a
+        killed server left) nobody wrote to for that many seconds. A session a
+        request holds stays."""
         now = time.time() if now is None else now
         gone = []
         for s in self.all():
-            if self.expires_at(s) < now:
+            idle = now - (self.expires_at(s) - EXPIRY)
+            if idle > EXPIRY or (
+                one_shot_grace is not None and not s.resumable and idle >= one_shot_grace
+            ):
                 with contextlib.suppress(UploadBusy, NotFound), self._locked(s):
                     self.discard(s)
                     gone.append(s.id)
+        if one_shot_grace is not None:  # killed between creating a part and its .json
+            for path in [*self.dirs.uploads.glob("*.part"), *self.dirs.uploads.glob("*.tmp")]:
+                meta = path.with_suffix(".json")
+                with contextlib.suppress(FileNotFoundError):
+                    if not meta.exists() and now - path.stat().st_mtime >= one_shot_grace:
+                        path.unlink()
+                        gone.append(path.stem)
         return gone
 
     # -- limits ---------------------------------------------------------------------
@@ -223,17 +235,8 @@ class Uploads:
         except FileNotFoundError:
             raise NotFound("upload", session.id) from None
         try:
-            deadline = time.monotonic() + wait
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise UploadBusy(
-                            f"upload {session.id} is busy: another request is writing it"
-                        ) from None
-                    time.sleep(0.05)
+            if not flock_within(fd, wait):
+                raise UploadBusy(f"upload {session.id} is busy: another request is writing it")
             yield fd
         finally:
             os.close(fd)
@@ -313,7 +316,7 @@ class Uploads:
                 raise IncompleteBody(
                     f"upload {session.id} has {size} of {session.size} bytes", size
                 )
-            hasher = self._hashers.take(session.id, size) or _hash_fd(fd)
+            hasher = self._hashers.take(session.id, size) or hash_fd(fd)
             digest = hasher.hexdigest()
             if session.sha256 is not None and digest != session.sha256:
                 self.discard(session)
@@ -338,12 +341,3 @@ def _write_all(fd: int, data: bytes) -> None:
                 ) from exc
             raise
         view = view[n:]
-
-
-def _hash_fd(fd: int) -> Any:
-    h = hashlib.sha256()
-    offset = 0
-    while chunk := os.pread(fd, BLOCK, offset):
-        h.update(chunk)
-        offset += len(chunk)
-    return h

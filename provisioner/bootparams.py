@@ -173,8 +173,16 @@ def _validate_known(word: Word, field: str) -> None:
         raise OptionError(where, f"{value!r} is not a plain file name")
 
 
+#: a dotted quad as ``ipaddress.IPv4Address`` takes it (ASCII digits, no leading
+#: zeros): a regex match is ~10x cheaper, and an import checks one per label
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4_RE = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}\Z")
+
+
 def _ipv4(value: str, field: str) -> None:
-    try:
+    if _IPV4_RE.match(value):
+        return
+    try:  # the rare miss: ipaddress has the last word
         ipaddress.IPv4Address(value)
     except ValueError:
         raise OptionError(field, f"{value!r} is not an IPv4 address") from None

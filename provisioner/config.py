@@ -125,6 +125,12 @@ class Settings:
     upload_max_bytes: int = _setting(
         0, "Largest accepted upload in bytes; 0: no limit but free disk."
     )
+    media_gc_grace_hours: float = _setting(
+        24.0,
+        "The media GC (at serve start, and 'provisioner media gc') removes files under "
+        "media/images and media/bundles that no release or bundle names once nobody "
+        "touched them for this long.",
+    )
     accel_redirect: str = _setting(
         "",
         "nginx internal location for X-Accel-Redirect (e.g. /_media/); "
@@ -275,6 +281,8 @@ def load_settings(
         raise ConfigError("accel_redirect", f"{settings.accel_redirect!r} must start with '/'")
     if settings.media_url and not settings.media_url.startswith(("http://", "https://")):
         raise ConfigError("media_url", f"{settings.media_url!r} is not an http(s) URL")
+    if settings.media_gc_grace_hours < 0:
+        raise ConfigError("media_gc_grace_hours", "must be 0 or more")
     if not 1 <= settings.boot_tries <= 9:
         raise ConfigError("boot_tries", f"{settings.boot_tries} is not between 1 and 9")
     if not 5 <= settings.report_interval <= 86400:

@@ -28,6 +28,7 @@ from media.layout import (
     release_filename,
     release_relpath,
 )
+from media.locks import MediaLocks
 from media.releaseboot import build_release_boot
 from media.releasefacts import ReleaseFacts
 from media.squashfs import SUPERBLOCK_SIZE, parse_superblock
@@ -66,6 +67,7 @@ class MediaLibrary:
         self.settings = settings
         self.dirs = MediaDirs(settings.data_dir)
         self.uploads = Uploads(self.dirs, settings.upload_max_bytes)
+        self.locks = MediaLocks(self.dirs.uploads)
 
     # -- targets -------------------------------------------------------------------
     def target(self, data: Mapping[str, Any]) -> dict[str, str]:
@@ -147,34 +149,38 @@ class MediaLibrary:
         parse_superblock(head, done.size, "file")
         name, version = target["name"], target["version"]
         release = Release(name, version, release_filename(name, version), done.size, done.sha256)
-        self.check_target(target, done.sha256)
         self.dirs.ensure()
+        relpath, boot = release_relpath(release), release_boot_relpaths(release)
+        with self.locks.hold("release", name, version):
+            # The catalogue decides, under the lock: the first upload to get here wins,
+            # the others are refused before they build or place anything. Nobody else
+            # is between placing and recording this release, so a file already under
+            # its name belongs to no release (a crash left it): ours replaces it.
+            self.check_target(target, done.sha256)
+            facts = self.place_boot_files(done.path, release)
+            added = _event("release.added", f"release {release.ref} added ({release.size} "
+                           f"bytes, kernel {facts.kernel_version})",
+                           ref=release.ref, sha256=release.sha256)  # fmt: skip
+            try:
+                self.dirs.replace(done.path, relpath)
+                return self.store.add_release(release, [added])
+            except BaseException:
+                for p in (relpath, *boot.values()):
+                    self.dirs.remove(p)
+                raise
+
+    def place_boot_files(self, image: Path, release: Release) -> ReleaseFacts:
+        """Build the release's boot files from ``image`` and put them where they belong
+        (the caller holds the release's lock). The release contract
+        (docs/installer.md): ReleaseContractError (422) names what is missing, and
+        nothing is placed."""
+        boot = release_boot_relpaths(release)
         with tempfile.TemporaryDirectory(dir=self.dirs.uploads, prefix="boot-") as t:
-            # the release contract (docs/installer.md): ReleaseContractError (422)
-            # names what is missing, before anything is placed or recorded
-            built = build_release_boot(done.path, Path(t))
-            relpath = release_relpath(release)
-            if not self.dirs.place(done.path, relpath):
-                try:
-                    self.store.get_release(name, version)
-                except NotFound:  # a file left by a crash between placing and recording
-                    self.dirs.replace(done.path, relpath)
-                else:
-                    raise Conflict(f"release {release.ref!r} already exists")
-            boot = release_boot_relpaths(release)
+            built = build_release_boot(image, Path(t))
             for key, src in (("KERNEL", built.vmlinuz), ("INITRD", built.initrd),
                              ("RECORD", built.manifest)):  # fmt: skip
                 self.dirs.replace(src, boot[key])
-        added = _event("release.added", f"release {release.ref} added ({release.size} bytes, "
-                       f"kernel {built.facts.kernel_version})",
-                       ref=release.ref, sha256=release.sha256)  # fmt: skip
-        try:
-            stored = self.store.add_release(release, [added])
-        except BaseException:
-            for p in (relpath, *boot.values()):
-                self.dirs.remove(p)
-            raise
-        return stored
+        return built.facts
 
     def _finish_bundle_file(self, target: Mapping[str, str], done: Completed) -> BundleUpload:
         name, kind, filename = target["bundle"], target["kind"], target["filename"]
@@ -183,48 +189,52 @@ class MediaLibrary:
         fmt = check_bundle_file(kind, filename, head, tail, done.size, raw=raw)
         new_file = BundleFile(kind, filename, done.size, done.sha256, fmt)
         relpath = bundle_file_relpath(name, new_file)
-        placed = self.dirs.place(done.path, relpath)  # False: the same bytes under this name
-        old: list[BundleFile] = []
+        with self.locks.hold("bundle", name):
+            placed = self.dirs.place(done.path, relpath)  # False: the same bytes, this name
+            old: list[BundleFile] = []
 
-        def change(current: Bundle | None) -> Bundle:
-            base = current or Bundle(name=name)
-            old[:] = [f for f in base.files if f.kind == kind]
-            files = (*(f for f in base.files if f.kind != kind), new_file)
-            named: dict[str, Any] = {kind: filename}
-            bundle = replace(base, **named, files=files)
-            check_bundle(bundle)
-            return bundle
+            def change(current: Bundle | None) -> Bundle:
+                base = current or Bundle(name=name)
+                old[:] = [f for f in base.files if f.kind == kind]
+                files = (*(f for f in base.files if f.kind != kind), new_file)
+                named: dict[str, Any] = {kind: filename}
+                bundle = replace(base, **named, files=files)
+                check_bundle(bundle)
+                return bundle
 
-        message = f"bundle {name}: {kind} {filename} uploaded ({fmt})"
-        added = _event("bundle.file.added", message, bundle=name, kind=kind, sha256=done.sha256)
-        try:
-            bundle, _ = self.store.change_bundle(name, change, [added])
-        except BaseException:
-            if placed:
-                self.dirs.remove(relpath)
-            raise
-        for f in old:
-            if bundle_file_relpath(name, f) != relpath:
-                self.dirs.remove(bundle_file_relpath(name, f))
+            message = f"bundle {name}: {kind} {filename} uploaded ({fmt})"
+            added = _event("bundle.file.added", message, bundle=name, kind=kind, sha256=done.sha256)
+            try:
+                bundle, _ = self.store.change_bundle(name, change, [added])
+            except BaseException:
+                if placed:
+                    self.dirs.remove(relpath)
+                raise
+            for f in old:
+                if bundle_file_relpath(name, f) != relpath:
+                    self.dirs.remove(bundle_file_relpath(name, f))
         same = (new_file.filename, new_file.sha256)
         replaced = next((f for f in old if (f.filename, f.sha256) != same), None)
         return BundleUpload(bundle, replaced)
 
     # -- deleting ------------------------------------------------------------------------
     def delete_release(self, ref: str) -> None:
+        """The catalogue first, then the files: a crash in between leaves only files
+        no release names (the media GC's), never a release without its file."""
         name, version = parse_release_ref(ref)
-        release = self.store.get_release(name, version)
-        for relpath in release_boot_relpaths(release).values():
-            self.dirs.remove(relpath)
-        deleted = _event("release.deleted", f"release {release.ref} deleted", ref=release.ref)
-        self.store.delete_release(name, version, [deleted])
-        self.dirs.remove(release_relpath(release))
+        with self.locks.hold("release", name, version):
+            release = self.store.get_release(name, version)
+            deleted = _event("release.deleted", f"release {release.ref} deleted", ref=release.ref)
+            self.store.delete_release(name, version, [deleted])
+            for relpath in (release_relpath(release), *release_boot_relpaths(release).values()):
+                self.dirs.remove(relpath)
 
     def delete_bundle(self, name: str) -> None:
-        self.store.delete_bundle(
-            name, [_event("bundle.deleted", f"bundle {name} deleted", bundle=name)]
-        )
-        self.dirs.remove_tree(bundle_dir(validate_name(name, "name")))
+        with self.locks.hold("bundle", name):
+            self.store.delete_bundle(
+                name, [_event("bundle.deleted", f"bundle {name} deleted", bundle=name)]
+            )
+            self.dirs.remove_tree(bundle_dir(validate_name(name, "name")))
 
     def delete_bundle_file(self, name: str, kind: str) -> Bundle:
         if kind not in KINDS:
@@ -250,9 +260,10 @@ class MediaLibrary:
         deleted = _event(
             "bundle.file.deleted", f"bundle {name}: {kind} deleted", bundle=name, kind=kind
         )
-        bundle, _ = self.store.change_bundle(name, change, [deleted])
-        for f in gone:
-            self.dirs.remove(bundle_file_relpath(name, f))
+        with self.locks.hold("bundle", name):
+            bundle, _ = self.store.change_bundle(name, change, [deleted])
+            for f in gone:
+                self.dirs.remove(bundle_file_relpath(name, f))
         return bundle
 
 

@@ -21,6 +21,7 @@ from provisioner.bootnames import BOOTENV_KERNEL
 from provisioner.config import Settings
 from provisioner.db import open_store
 from provisioner.errors import StoreError
+from provisioner.store import Store
 
 log = logging.getLogger("provisioner")
 
@@ -106,14 +107,30 @@ def _created(notice: str) -> None:
         log.warning("%s", line)
 
 
+def _check_media(store: Store, settings: Settings) -> None:
+    """The catalogue against the files on disk, repaired where they disagree, and
+    the media GC, before any worker serves a file (docs/media.md)."""
+    from provisioner.media_audit import audit_at_start
+    from provisioner.media_library import MediaLibrary
+
+    problems, notes = audit_at_start(MediaLibrary(store, settings), settings.media_gc_grace_hours)
+    for line in problems:
+        log.warning("media check: %s", line)
+    for line in notes:
+        log.info("media check: %s", line)
+
+
 def run(settings: Settings) -> None:
     daemons.configure_logging(settings)
     settings = netboot.check(settings)
     # migrate once, in the parent, before any worker or daemon opens the database
     store = open_store(settings, created=_created)
-    store.close()
-    if not settings.data_dir.is_dir():
-        raise StoreError(f"data directory {settings.data_dir} does not exist")
+    try:
+        if not settings.data_dir.is_dir():
+            raise StoreError(f"data directory {settings.data_dir} does not exist")
+        _check_media(store, settings)
+    finally:
+        store.close()
     log.info(
         "data dir %s, database %s, http %s, tftp %s, dns %s, dhcp %s%s, server ip %s",
         settings.data_dir, settings.effective_database_url.split("@")[-1], settings.http,

@@ -1,10 +1,11 @@
-"""``provisioner media build-initrd``: the boot environment the installer runs in."""
+"""``provisioner media build-initrd``: the boot environment the installer runs in;
+``media check`` and ``media gc``: the catalogue against the files on disk."""
 
 from __future__ import annotations
 
 import click
 
-from provisioner.cli.root import Invocation, _errors, main, note, pass_inv
+from provisioner.cli.root import Invocation, _errors, main, note, pass_inv, service
 
 
 @main.group()
@@ -40,3 +41,39 @@ def build_initrd(inv: Invocation, force: bool) -> None:
     grub = ", ".join(f"{p} {v}" for p, v in loader.versions.items())
     click.echo(f"disk boot loader {'built' if loader.built else 'up to date'}: {grub}, "
                f"{loader.esp.parent}")  # fmt: skip
+
+
+@media.command("check")
+@click.option("--full", is_flag=True, help="Hash every file again, even those hashed before.")
+@pass_inv
+@_errors
+def media_check(inv: Invocation, full: bool) -> None:
+    """Check the catalogue against the files on disk and repair what disagrees (also done
+    at serve start): a release whose image is missing or has other bytes is removed
+    (kept, with an event, while a node or profile uses it); missing boot files are rebuilt."""
+    from provisioner.media_audit import MediaAudit, check_summary
+    from provisioner.media_library import MediaLibrary
+
+    with service(inv) as svc:
+        report = MediaAudit(MediaLibrary(svc.store, svc.settings)).check(full=full)
+    for line in [*report.problems, *(f"unreferenced: {p}" for p in report.unreferenced)]:
+        click.echo(line)
+    click.echo(check_summary(report))
+
+
+@media.command("gc")
+@click.option("--dry-run", is_flag=True, help="Say what would go; remove nothing.")
+@click.option("--grace-hours", type=float, help="Instead of the media_gc_grace_hours setting.")
+@pass_inv
+@_errors
+def media_gc(inv: Invocation, dry_run: bool, grace_hours: float | None) -> None:
+    """Remove files under media/images and media/bundles that no release or bundle names
+    and nobody touched for media_gc_grace_hours (also done at serve start)."""
+    from provisioner.media_audit import MediaAudit, gc_lines
+    from provisioner.media_library import MediaLibrary
+
+    with service(inv) as svc:
+        grace = svc.settings.media_gc_grace_hours if grace_hours is None else grace_hours
+        report = MediaAudit(MediaLibrary(svc.store, svc.settings)).gc(grace, dry_run=dry_run)
+    for line in gc_lines(report, grace, dry_run=dry_run):
+        click.echo(line)

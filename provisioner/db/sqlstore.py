@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from ipaddress import IPv4Address
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy import Select, Table, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
@@ -315,8 +315,8 @@ class SqlStore(AccountsSql):
                 else:
                     assign(row, values)
                 results.append((new, row is None))
-            if inserts:
-                s.execute(insert(ProfileRow), list(inserts.values()))
+            if inserts:  # Core, not the ORM's bulk insert: a third of the time
+                s.execute(insert(cast(Table, ProfileRow.__table__)), list(inserts.values()))
             s.flush()
             self._changed(s, events)
             return results

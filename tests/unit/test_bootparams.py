@@ -278,3 +278,25 @@ def test_parse_either_succeeds_or_raises_option_error(text: str) -> None:
 def test_parse_word_rejects_empty() -> None:
     with pytest.raises(OptionError, match="empty word"):
         parse_word("")
+
+
+_OCTETS = st.one_of(
+    st.integers(0, 300).map(str),
+    st.sampled_from(["00", "01", "007", "-1", "", " 1", "1 ", "\u0661", "+1", "0x1"]),
+)
+
+
+@given(st.lists(_OCTETS, min_size=3, max_size=5).map(".".join) | st.text(max_size=20))
+def test_the_fast_ipv4_check_takes_exactly_what_ipaddress_takes(text: str) -> None:
+    import ipaddress
+
+    try:
+        ipaddress.IPv4Address(text)
+        valid = True
+    except ValueError:
+        valid = False
+    words = Options.parse(f"ip.{text}") if valid else None
+    assert words is None or words.get("ip") == text
+    if not valid and text and " " not in text:
+        with pytest.raises(OptionError):
+            Options.parse(f"ip.{text}")

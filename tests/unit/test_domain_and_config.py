@@ -110,6 +110,7 @@ ENV_EXAMPLES = {
     "tftp_max_sessions": ("2000", 2000),
     "tftp_max_blksize": ("8192", 8192),
     "upload_max_bytes": ("1000000", 1000000),
+    "media_gc_grace_hours": ("0.5", 0.5),
     "accel_redirect": ("/_media/", "/_media/"),
     "install_window_hours": ("2.5", 2.5),
     "slot_size_mib": ("64", 64),

@@ -15,8 +15,10 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from media.locks import LOCKS_DIR
 from provisioner.config import Settings
 from provisioner.db.sqlstore import SqlStore
+from provisioner.media_audit import VERIFIED
 from provisioner.web import create_app
 from tests.conftest import Api
 from tests.support.media import (
@@ -54,7 +56,9 @@ def _visible_media(settings: Settings) -> list[str]:
 
 
 def _upload_area(settings: Settings) -> list[str]:
-    return sorted(p.name for p in (settings.data_dir / "media" / ".uploads").glob("*"))
+    """Uploads in progress (the locks and the verify cache live there too)."""
+    area = (settings.data_dir / "media" / ".uploads").glob("*")
+    return sorted(p.name for p in area if p.name not in (LOCKS_DIR, VERIFIED))
 
 
 def _add_image(admin: Api, data: bytes, ref: str = "avbox:2.0", **args: str) -> Any:
@@ -178,6 +182,7 @@ def test_deleting_a_release_in_use_is_refused_and_otherwise_removes_its_file(
     refused = admin.delete("/api/v1/images/avbox:2.0")
     assert refused.status_code == 409
     assert MAC in _error(refused)["message"]
+    assert len(_visible_media(settings)) == 4, "a refused delete removed boot files"
     admin.delete(f"/api/v1/nodes/{MAC}")
     assert admin.delete("/api/v1/images/avbox:2.0").status_code == 204
     assert _visible_media(settings) == []
