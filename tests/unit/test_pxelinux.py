@@ -250,7 +250,10 @@ LABEL debug
 """
     )
     menu = ipxe_menu(entries, "http://s/", "linux", 50)
-    assert "choose --default linux --timeout 5000 target && goto ${target}\n:local\niseq ${platform} efi && chain" in menu
+    assert (
+        "choose --default linux --timeout 5000 target && goto ${target}\n"
+        ":local\niseq ${platform} efi && chain"
+    ) in menu
     assert ":debug\nkernel http://s/vmlinuz initrd=initrd.img ramdisk_size=81920\n" in menu
 
 
