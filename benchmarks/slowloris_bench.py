@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -66,8 +65,7 @@ def plain_gunicorn(work: Path, data: Path, worker: str) -> Iterator[tuple[str, i
     env = server_env(data, port)
     cmd = [str(BIN / "gunicorn"), "-k", worker, "-w", "2", "--threads", "16", "--keep-alive",
            "5", "--worker-connections", "10000", "-b", f"127.0.0.1:{port}",
-           "--log-level", "warning", "app:app"]  # fmt: skip
-    os.chdir(ROOT)
+           "--log-level", "warning", "--chdir", str(ROOT), "app:app"]  # fmt: skip
     with running(cmd, work / f"{worker}.log", env) as proc:
         wait_tcp("127.0.0.1", port, 30, proc, work / f"{worker}.log")
         yield f"http://127.0.0.1:{port}", proc.pid

@@ -47,6 +47,8 @@ from provisioner.httphead import HeadLimits, HeadReader, More, Refuse
 LINGER = 2.0
 #: connections accepted per wake-up of the loop
 ACCEPT_BATCH = 64
+#: addresses whose refusals are counted for the log (then the count starts afresh)
+REFUSALS_KEPT = 4096
 REASONS = {
     400: "Bad Request", 403: "Forbidden", 408: "Request Timeout", 414: "URI Too Long",
     417: "Expectation Failed", 429: "Too Many Requests", 431: "Request Header Fields Too Large",
@@ -122,6 +124,7 @@ class FrontWorker(ThreadWorker):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self.limits = FrontLimits.of(self.app.settings)
         self.per_client: Counter[str] = Counter()
+        self.refusals: Counter[str] = Counter()  # for the log only; cleared when it fills
         self.reading: OrderedDict[_Conn, None] = OrderedDict()  # by deadline: one timeout
         self.lingering: OrderedDict[_Conn, None] = OrderedDict()
 
@@ -136,7 +139,7 @@ class FrontWorker(ThreadWorker):  # type: ignore[misc]
                 raise
             ip = addr[0] if isinstance(addr, tuple) else ""
             if self.per_client[ip] >= self.limits.max_per_client:
-                self.log.warning("refused a connection from %s: %d open", ip, self.per_client[ip])
+                self._log_refusal(ip)
                 message = f"{self.per_client[ip]} connections from {ip} are open; close some"
                 _send_now(sock, error_bytes(429, "too_many_connections", message))
                 _close_now(sock)
@@ -147,6 +150,18 @@ class FrontWorker(ThreadWorker):  # type: ignore[misc]
             self._read_head(conn, b"")
             if self.nr_conns >= self.worker_connections:
                 return
+
+    def _log_refusal(self, ip: str) -> None:
+        """Log the 1st, 10th, 100th, ... refusal of an address, not a line per attempt."""
+        if len(self.refusals) >= REFUSALS_KEPT:
+            self.refusals.clear()
+        self.refusals[ip] += 1
+        n = self.refusals[ip]
+        if str(n).rstrip("0") == "1":
+            self.log.warning(
+                "refused %d connection(s) from %s: %d open (http_max_per_client)",
+                n, ip, self.per_client[ip],
+            )  # fmt: skip
 
     def _release(self, ip: str) -> None:
         self.per_client[ip] -= 1

@@ -133,3 +133,26 @@ def test_idle_keep_alive_connections_hold_no_thread(tmp_path: Path) -> None:
             sock.close()
     assert fresh.stdout == b"200"
     assert took < 1.0
+
+
+def test_a_small_body_still_coming_holds_no_thread(tmp_path: Path) -> None:
+    """Two threads, twenty requests whose heads are complete but whose small bodies
+    stop after 10 of 1,000 bytes: no thread waits for them, a new client is answered."""
+    with serve(tmp_path, http_threads="2") as server:
+        port = int(urlsplit(server.base).port or 0)
+        stuck = []
+        for _ in range(20):
+            sock = socket.create_connection(("127.0.0.1", port), 10)
+            sock.sendall(
+                b"PUT /api/v1/nodes/52:54:00:00:00:01 HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n" + b"{" * 10
+            )
+            stuck.append(sock)
+        time.sleep(0.5)
+        started = time.monotonic()
+        fresh = curl("-o", "/dev/null", "-w", "%{http_code}", f"{server.base}/")
+        took = time.monotonic() - started
+        for sock in stuck:
+            sock.close()
+    assert fresh.stdout == b"200"
+    assert took < 1.0
