@@ -66,8 +66,9 @@ class Settings:
         "start of its next keep-alive request); then it gets a 408 and is closed.",
     )
     http_body_timeout: float = _setting(
-        30.0,
-        "Seconds a request body read or a response write may stall before the request ends.",
+        60.0,
+        "Seconds a request body read (an upload too: the part received is kept) or a "
+        "response write may stall before the request ends.",
     )
     http_max_per_client: int = _setting(
         64,

@@ -113,6 +113,13 @@ def test_malformed_heads_get_a_json_4xx_and_the_server_keeps_answering(tmp_path:
         assert curl("-o", "/dev/null", "-w", "%{http_code}", f"{server.base}/").stdout == b"200"
 
 
+def _fresh_get(base: str) -> tuple[bytes, float]:
+    """GET / on a new connection: (status, seconds)."""
+    started = time.monotonic()
+    fresh = curl("-o", "/dev/null", "-w", "%{http_code}", f"{base}/")
+    return fresh.stdout, time.monotonic() - started
+
+
 def test_idle_keep_alive_connections_hold_no_thread(tmp_path: Path) -> None:
     """Two threads, forty kept-alive connections idle after one request each:
     a new client is still answered at once."""
@@ -126,12 +133,10 @@ def test_idle_keep_alive_connections_hold_no_thread(tmp_path: Path) -> None:
             assert head.startswith(b"HTTP/1.1 200")
             assert b"keep-alive" in head.lower()
             idle.append(sock)
-        started = time.monotonic()
-        fresh = curl("-o", "/dev/null", "-w", "%{http_code}", f"{server.base}/")
-        took = time.monotonic() - started
+        status, took = _fresh_get(server.base)
         for sock in idle:
             sock.close()
-    assert fresh.stdout == b"200"
+    assert status == b"200"
     assert took < 1.0
 
 
@@ -149,10 +154,60 @@ def test_a_small_body_still_coming_holds_no_thread(tmp_path: Path) -> None:
             )
             stuck.append(sock)
         time.sleep(0.5)
-        started = time.monotonic()
-        fresh = curl("-o", "/dev/null", "-w", "%{http_code}", f"{server.base}/")
-        took = time.monotonic() - started
+        status, took = _fresh_get(server.base)
         for sock in stuck:
             sock.close()
-    assert fresh.stdout == b"200"
+    assert status == b"200"
     assert took < 1.0
+
+
+def _stall(port: int, head: bytes, part: bytes) -> tuple[float, bytes]:
+    """Send a head and part of its body, then nothing: (seconds to the answer, answer)."""
+    with socket.create_connection(("127.0.0.1", port), 30) as sock:
+        sock.sendall(head + part)
+        started = time.monotonic()
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        return time.monotonic() - started, answer
+
+
+def test_a_body_that_stalls_past_the_body_timeout_ends_its_request_with_a_4xx(
+    tmp_path: Path,
+) -> None:
+    with serve(tmp_path, http_body_timeout="2") as server:
+        port = int(urlsplit(server.base).port or 0)
+        auth = f"Authorization: Bearer {server.token}\r\n".encode()
+        # a large chunked body the app reads whole (a syslinux.cfg import)
+        chunk = b"# " + b"x" * 99_998 + b"\n"
+        took, answer = _stall(
+            port,
+            b"POST /api/v1/import/syslinux HTTP/1.1\r\nHost: x\r\n" + auth
+            + b"Transfer-Encoding: chunked\r\n\r\n",
+            f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n",
+        )  # fmt: skip
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400 "), head  # werkzeug: ClientDisconnected
+        assert json.loads(body)["error"]["code"] == "bad_request"
+        assert 1.5 < took < 10
+        # an upload streaming to disk: what reached the disk is kept, the answer says where
+        size, sent = 4 << 20, 1_500_000
+        started = curl(*server.auth, "-H", "Content-Type: application/json", "-d",
+                       json.dumps({"target": "image", "name": "a", "version": "1",
+                                   "size": size}), f"{server.base}/api/v1/uploads")  # fmt: skip
+        upload = json.loads(started.stdout)["id"]
+        took, answer = _stall(
+            port,
+            f"PUT /api/v1/uploads/{upload} HTTP/1.1\r\nHost: x\r\n".encode() + auth
+            + b"Content-Type: application/octet-stream\r\n"
+            + f"Content-Range: bytes 0-{size - 1}/{size}\r\n".encode()
+            + f"Content-Length: {size}\r\n\r\n".encode(),
+            b"y" * sent,
+        )  # fmt: skip
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400 "), head
+        assert json.loads(body)["error"]["code"] == "incomplete_body"
+        assert 1.5 < took < 10
+        state = json.loads(curl(*server.auth, f"{server.base}/api/v1/uploads/{upload}").stdout)
+        assert 0 < state["offset"] <= sent  # the server writes whole blocks it has read
+        assert f"Upload-Offset: {state['offset']}".encode() in head
