@@ -1,7 +1,7 @@
 """Media streaming benchmark: ``provisioner serve`` against nginx serving the
 same file in the same run (and Flask's send_file for the Range case).
 
-    .venv/bin/python -m benchmarks.media_bench [--size-mb 500] [--clients 20]
+    .venv/bin/python -m benchmarks.media_bench [--size-mb 500] [--clients 20] [--gthread]
 
 Measures, with real curl clients over loopback:
 
@@ -17,6 +17,7 @@ Prints a Markdown table (for docs/benchmarks.md) and the raw figures as JSON.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -28,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.slowloris_bench import plain_gunicorn
 from tests.support.nginx import nginx, static_conf
 from tests.support.proc import free_tcp_port, running, wait_tcp
 from tests.support.server import BIN, descendants, serve
@@ -196,6 +198,11 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-werkzeug", action="store_true", help="skip the send_file baseline")
+    ap.add_argument(
+        "--gthread",
+        action="store_true",
+        help="also the same app on gunicorn's plain gthread worker (before the HTTP front)",
+    )
     args = ap.parse_args()
     size = args.size_mb * 1000 * 1000
     with tempfile.TemporaryDirectory(prefix="media-bench-") as tmp:
@@ -204,15 +211,18 @@ def main() -> None:
         make_file(file, size)
         print(f"serving a {size // MiB} MiB file to {args.clients} clients ...", file=sys.stderr)
         port = free_tcp_port()
-        with (
-            serve(work, http_workers="2", http_threads="16") as server,
-            nginx(work / "nginx", static_conf(port, work / "data" / "media"), port, workers=2),
-        ):
+        with contextlib.ExitStack() as stack:
+            server = stack.enter_context(serve(work, http_workers="2", http_threads="16"))
+            conf = static_conf(port, work / "data" / "media")
+            stack.enter_context(nginx(work / "nginx", conf, port, workers=2))
             nginx_pid = int((work / "nginx" / "nginx.pid").read_text())
             servers = {
                 "provisioner": (f"{server.base}/media/{RELPATH}", server.proc.pid),
                 "nginx": (f"http://127.0.0.1:{port}/{RELPATH}", nginx_pid),
             }
+            if args.gthread:
+                base, pid = stack.enter_context(plain_gunicorn(work, work / "data", "gthread"))
+                servers["plain gthread"] = (f"{base}/media/{RELPATH}", pid)
             results = measure(servers, size, args.clients, args.repeat)
         if not args.no_werkzeug:
             results["werkzeug send_file"] = with_werkzeug(

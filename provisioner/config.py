@@ -60,6 +60,32 @@ class Settings:
     http: str = _setting("0.0.0.0:8080", "HTTP listen address HOST:PORT.")
     http_workers: int = _setting(2, "gunicorn worker processes.")
     http_threads: int = _setting(16, "Threads per gunicorn worker.")
+    http_header_timeout: float = _setting(
+        10.0,
+        "Seconds a client has to send a whole request head (from its connection, or the "
+        "start of its next keep-alive request); then it gets a 408 and is closed.",
+    )
+    http_body_timeout: float = _setting(
+        60.0,
+        "Seconds a request body read (an upload too: the part received is kept) or a "
+        "response write may stall before the request ends.",
+    )
+    http_max_per_client: int = _setting(
+        64,
+        "Open HTTP connections one client address may hold, per worker process; "
+        "more are refused (429).",
+    )
+    http_max_connections: int = _setting(
+        10000,
+        "Open HTTP connections per worker process (slow ones included); past it the worker "
+        "stops accepting until some close. Needs as many file descriptors (serve raises "
+        "its soft limit to the hard one).",
+    )
+    http_small_body: int = _setting(
+        65536,
+        "Request bodies up to this many bytes are read whole before a thread sees the "
+        "request; larger ones stream to the application.",
+    )
     server_ip: str = _setting(
         "",
         "Address written into boot files and DHCP replies; "
@@ -283,6 +309,12 @@ def load_settings(
         raise ConfigError("media_url", f"{settings.media_url!r} is not an http(s) URL")
     if settings.media_gc_grace_hours < 0:
         raise ConfigError("media_gc_grace_hours", "must be 0 or more")
+    for name in ("http_header_timeout", "http_body_timeout"):
+        if not 0 < getattr(settings, name) <= 3600:
+            raise ConfigError(name, f"{getattr(settings, name)} is not 0..3600 s")
+    for name in ("http_max_per_client", "http_max_connections", "http_small_body"):
+        if getattr(settings, name) < 1:
+            raise ConfigError(name, f"{getattr(settings, name)} must be at least 1")
     if not 1 <= settings.boot_tries <= 9:
         raise ConfigError("boot_tries", f"{settings.boot_tries} is not between 1 and 9")
     if not 5 <= settings.report_interval <= 86400:

@@ -1,5 +1,6 @@
-"""``provisioner serve``: HTTP on gunicorn (gthread workers), and the
-network-boot daemons (DHCP, TFTP, DNS) in a process of their own.
+"""``provisioner serve``: HTTP on gunicorn (the front's worker,
+:mod:`provisioner.front`: gthread with request heads read on its event loop),
+and the network-boot daemons (DHCP, TFTP, DNS) in a process of their own.
 
 The werkzeug development server is never used: it is single-purpose, slow
 under concurrent downloads and not meant to face a network. DHCP runs only
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import signal
 import threading
 from typing import Any
@@ -21,6 +23,7 @@ from provisioner.bootnames import BOOTENV_KERNEL
 from provisioner.config import Settings
 from provisioner.db import open_store
 from provisioner.errors import StoreError
+from provisioner.front import FrontWorker
 from provisioner.store import Store
 
 log = logging.getLogger("provisioner")
@@ -63,8 +66,9 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         options: dict[str, Any] = {
             "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
             "workers": self.settings.http_workers,
-            "worker_class": "gthread",
+            "worker_class": FrontWorker,
             "threads": self.settings.http_threads,
+            "worker_connections": self.settings.http_max_connections,
             "loglevel": self.settings.log_level.lower(),
             "accesslog": "-",
             "timeout": 120,
@@ -120,8 +124,24 @@ def _check_media(store: Store, settings: Settings) -> None:
         log.info("media check: %s", line)
 
 
+def raise_open_files(settings: Settings) -> None:
+    """Slow clients are cheap for the front but each holds a descriptor: take the
+    hard limit, and say so when even that is short of ``http_max_connections``."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    want = settings.http_max_connections + 256
+    if hard != resource.RLIM_INFINITY and hard < want:
+        log.warning(
+            "open files limited to %d: fewer than http_max_connections (%d) + 256; "
+            "raise the hard limit (LimitNOFILE=, ulimit -Hn)",
+            hard, settings.http_max_connections,
+        )  # fmt: skip
+
+
 def run(settings: Settings) -> None:
     daemons.configure_logging(settings)
+    raise_open_files(settings)
     settings = netboot.check(settings)
     # migrate once, in the parent, before any worker or daemon opens the database
     store = open_store(settings, created=_created)

@@ -34,9 +34,6 @@ bp = Blueprint("media_api", __name__, url_prefix="/api/v1")
 bp.before_request(require_token)
 
 EXTENSION = "provisioner.media"
-#: seconds an upload may go without receiving a byte before the server gives up
-#: (the part received so far is kept; the client resumes)
-IDLE_TIMEOUT = 120
 _CONTENT_RANGE = re.compile(r"bytes (?:(\d+)-(\d+)|\*)/(\d+|\*)\Z")
 
 
@@ -74,7 +71,10 @@ def _stored(result: Stored) -> dict[str, Any]:
 @contextlib.contextmanager
 def _upload_body() -> Iterator[tuple[BinaryIO, int | None]]:
     """The raw request body and its length (None: chunked, read to the end),
-    with an idle timeout on the client's socket while it is read."""
+    with an idle timeout on the client's socket while it is read: ``http_body_timeout``
+    without a byte and the server gives up (the part received is kept; the client
+    resumes). The HTTP front puts the same timeout on every request's socket; this
+    holds it under a plain gunicorn too."""
     env = request.environ
     length = request.content_length
     if length is None and not env.get("wsgi.input_terminated"):
@@ -82,7 +82,7 @@ def _upload_body() -> Iterator[tuple[BinaryIO, int | None]]:
     sock = env.get("gunicorn.socket")
     old = sock.gettimeout() if sock is not None else None
     if sock is not None:
-        sock.settimeout(IDLE_TIMEOUT)
+        sock.settimeout(ctx().settings.http_body_timeout)
     mark_read()  # read here, straight from wsgi.input: nothing to drain after a refusal
     try:
         yield env["wsgi.input"], length

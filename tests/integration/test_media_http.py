@@ -1,4 +1,4 @@
-"""Media over real HTTP: ``provisioner serve`` (gunicorn gthread) and curl.
+"""Media over real HTTP: ``provisioner serve`` (gunicorn, the HTTP front) and curl.
 
 Ranges are compared with what ``dd`` reads from the file; uploads are cut off
 by a client that closes its socket and by a server killed with SIGKILL, then

@@ -1,4 +1,4 @@
-"""``provisioner serve`` as a real process on gunicorn, spoken to by curl."""
+"""``provisioner serve`` as a real process on gunicorn (the HTTP front), spoken to by curl."""
 
 from __future__ import annotations
 
@@ -78,5 +78,5 @@ def test_serve_answers_api_and_boot_requests_over_http_1_0_and_1_1(tmp_path: Pat
         )
     assert proc.returncode == 0, log.read_text()[-2000:]
     text = log.read_text()
-    assert "gthread" in text
+    assert "Using worker: FrontWorker" in text  # the HTTP front (provisioner.front)
     assert "HTTP boot fetch pxelinux.cfg/01-52-54-00-c0-02-0a" in text

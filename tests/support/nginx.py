@@ -14,7 +14,7 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 DOC_CONF = Path(__file__).resolve().parents[2] / "docs" / "nginx-provisioner.conf"
 
 
-def main_conf(work: Path, server_blocks: str, workers: int = 1) -> str:
+def main_conf(work: Path, server_blocks: str, workers: int = 1, connections: int = 1024) -> str:
     """A complete nginx.conf around ``server_blocks``, everything under ``work``.
     Workers run as root so they can read pytest's 0700 temp directories."""
     return f"""
@@ -24,7 +24,8 @@ user root;
 worker_processes {workers};
 pid {work}/nginx.pid;
 error_log {work}/error.log warn;
-events {{ worker_connections 1024; }}
+worker_rlimit_nofile {2 * connections + 64};
+events {{ worker_connections {connections}; }}
 http {{
     access_log off;
     client_body_temp_path {work}/body;
@@ -51,10 +52,12 @@ def provisioner_conf(port: int, upstream_port: int, media_dir: Path) -> str:
 
 
 @contextlib.contextmanager
-def nginx(work: Path, server_blocks: str, port: int, workers: int = 1) -> Iterator[None]:
+def nginx(
+    work: Path, server_blocks: str, port: int, workers: int = 1, connections: int = 1024
+) -> Iterator[None]:
     work.mkdir(parents=True, exist_ok=True)
     conf = work / "nginx.conf"
-    conf.write_text(main_conf(work, server_blocks, workers))
+    conf.write_text(main_conf(work, server_blocks, workers, connections))
     log = work / "nginx.out"
     with running([NGINX, "-c", str(conf), "-p", str(work)], log) as proc:
         wait_tcp("127.0.0.1", port, 30, proc, work / "error.log")

@@ -87,6 +87,11 @@ ENV_EXAMPLES = {
     "http": ("127.0.0.1:9", "127.0.0.1:9"),
     "http_workers": ("3", 3),
     "http_threads": ("4", 4),
+    "http_header_timeout": ("2.5", 2.5),
+    "http_body_timeout": ("60", 60.0),
+    "http_max_per_client": ("9", 9),
+    "http_max_connections": ("500", 500),
+    "http_small_body": ("1024", 1024),
     "server_ip": ("192.0.2.1", "192.0.2.1"),
     "tftp": ("0.0.0.0:69", "0.0.0.0:69"),
     "dns": ("0.0.0.0:53", "0.0.0.0:53"),
@@ -202,3 +207,18 @@ def test_configuration_doc_table_is_generated_from_the_settings() -> None:
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
     assert gen.table() in (root / "docs" / "configuration.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("http_header_timeout", "0"),
+        ("http_body_timeout", "7200"),
+        ("http_max_per_client", "0"),
+        ("http_max_connections", "-1"),
+        ("http_small_body", "0"),
+    ],
+)
+def test_http_front_limits_out_of_range_are_refused_naming_the_setting(name: str, raw: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings({env_name(name): raw})

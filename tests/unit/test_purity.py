@@ -42,6 +42,7 @@ PURE = [
     # installer: lifecycle rules, the cpio writer, the installed-disk reader
     "provisioner.lifecycle",
     "provisioner.preflight",  # the boot tree comes in as a function of a name
+    "provisioner.httphead",  # when a request head (and a small body) is complete
     "media.cpio",
     "media.disklayout",
     # the on-disk boot loader: the GRUB environment block and the GRUB scripts
