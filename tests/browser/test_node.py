@@ -10,7 +10,8 @@ import urllib.request
 import pytest
 from playwright.sync_api import Page, expect
 
-from provisioner.domain import Action, Event, Node
+from provisioner.bootparams import Options
+from provisioner.domain import Action, Event, Node, Profile
 from tests.browser.console import Console, screenshot, unlabelled_controls
 from tests.browser.node_data import add_installed_node
 from tests.browser.rack_data import RELEASE, put_node, server_store
@@ -116,6 +117,26 @@ def test_an_invalid_ip_shows_an_error_beside_the_ip_field_and_saves_nothing(
     with server_store(console.server.data_dir) as store:
         assert store.find_node(BAD_MAC) is None
         assert store.list_events(BAD_MAC, limit=5) == []
+
+
+def test_next_free_ip_comes_from_the_profiles_subnet_skipping_used_addresses(
+    released: Console, page: Page
+) -> None:
+    console = released
+    words = Options.parse("ip.192.0.2.2 submask.255.255.255.0 gw.192.0.2.1 dns.192.0.2.3")
+    with server_store(console.server.data_dir) as store:
+        store.change_profile("rack2", lambda _: Profile("rack2", options=words))
+        put_node(store, Node("52:54:00:30:00:05", options=Options.parse("ip.192.0.2.4")))
+    console.login(page, "otto")
+    page.goto(console.url("/ui/nodes/new"))
+    page.get_by_label("MAC address").fill("52:54:00:30:00:06")
+    page.get_by_label("Profile").select_option("rack2")
+    page.get_by_role("button", name="Use next free IP").click()
+    # .1 gateway, .2 the profile's own, .3 DNS, .4 another node's
+    expect(page.get_by_label("IP address")).to_have_value("192.0.2.5")
+    expect(page.locator("#f-ip-help")).to_contain_text("profile rack2's subnet 192.0.2.0/24")
+    with server_store(console.server.data_dir) as store:
+        assert store.find_node("52:54:00:30:00:06") is None  # a suggestion saves nothing
 
 
 def test_screenshot_of_the_form_with_its_preview_and_an_error(
