@@ -23,6 +23,7 @@ WIPE_MAC = "52:54:00:30:00:03"
 SHOWN_MAC = "52:54:00:30:00:07"
 HOSTILE_MAC = "52:54:00:30:00:09"
 SCRIPT = "<script>window.__pwned = 1</script>"
+HOSTILE_NAME = f"{SCRIPT}'\"n"  # host names are unique: not test_security's
 TOKEN = re.compile(r"token\.[A-Za-z0-9_-]+")
 
 
@@ -233,17 +234,17 @@ def test_hostile_strings_are_escaped_on_the_node_page_and_timeline(
     console = released
     message = f'{SCRIPT} "quoted" {{{{7*7}}}}'
     with server_store(console.server.data_dir) as store:
-        put_node(store, Node(HOSTILE_MAC, hostname=SCRIPT))
+        put_node(store, Node(HOSTILE_MAC, hostname=HOSTILE_NAME))
         store.add_event(Event("x.hostile", message, mac=HOSTILE_MAC, actor=SCRIPT))
     console.login(page, "otto")
     page.goto(console.url(f"/ui/nodes/{HOSTILE_MAC}"))
-    expect(page.get_by_role("heading", level=1)).to_contain_text(SCRIPT)
+    expect(page.get_by_role("heading", level=1)).to_contain_text(HOSTILE_NAME)
     row = page.locator("table.timeline tbody tr").first
     expect(row.locator("td.event")).to_have_text(message)  # {{7*7}} as typed, not 49
     expect(row.locator("td").nth(2)).to_have_text(SCRIPT)
     page.goto(console.url(f"/ui/nodes/{HOSTILE_MAC}/edit"))
-    expect(page.get_by_label("Host name")).to_have_value(SCRIPT)
+    expect(page.get_by_label("Host name")).to_have_value(HOSTILE_NAME)
     page.goto(console.url(f"/ui/nodes/{HOSTILE_MAC}"))
     page.get_by_role("button", name="Wipe…").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text(SCRIPT)
+    expect(page.get_by_role("heading", level=1)).to_contain_text(HOSTILE_NAME)
     assert page.evaluate("window.__pwned") is None

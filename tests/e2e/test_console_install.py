@@ -116,8 +116,8 @@ def test_a_vm_is_installed_entirely_through_the_browser(il: InstallerLab, browse
         node_url = page.url
         vm.boot(420)  # the box is powered on: it PXE-boots, installs, reboots (QEMU ends)
         _watch(page, vm, il, "installing", 300)
-        page.goto(f"{BASE}/ui/?view=grid")
-        expect(page.locator(".cell.state-installing")).to_have_count(1)
+        page.goto(f"{BASE}/ui/")
+        expect(page.locator("#rack-table [data-state]")).to_have_text("installing")
         screenshot(page, "rack-installing")
         page.goto(node_url)
         _watch(page, vm, il, "installed", 420)

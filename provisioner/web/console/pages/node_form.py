@@ -220,7 +220,7 @@ def node_preview() -> tuple[dict[str, Any], int]:
         mac = _checked_mac(form, current)
         found = _preview(mac, form.data(current), current)
     except ProvisionerError as exc:
-        return {"errors": nodeform.errors_of(exc)}, 200
+        return {"errors": nodeform.errors_of(exc)}, status_for(ValidationError) or 422
     return {
         "errors": {},
         "config": found.config,

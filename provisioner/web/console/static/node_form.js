@@ -45,7 +45,10 @@
     var mine = ++sent;
     fetch(url, { method: "POST", body: body, credentials: "same-origin",
                  headers: { "X-CSRF-Token": token, "Accept": "application/json" } })
-      .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
+      .then(function (r) {  // 422: the errors by field
+        if (!r.ok && r.status !== 422) { throw new Error(r.status); }
+        return r.json();
+      })
       .then(function (data) {
         if (mine !== sent) { return; }  // a newer change is on its way
         showErrors(data.errors || {});
