@@ -51,9 +51,9 @@ def _ask(console: Console, page: Page, action: str) -> None:
     expect(page.get_by_role("heading", level=1)).to_contain_text(f"{action} wipe-me?")
 
 
-def _fill_new(page: Page, mac: str, ip: str) -> None:
+def _fill_new(page: Page, mac: str, ip: str, host: str = "rack2-node1") -> None:
     page.get_by_label("MAC address").fill(mac)
-    page.get_by_label("Host name").fill("rack2-node1")
+    page.get_by_label("Host name").fill(host)
     page.get_by_label("IP address").fill(ip)
     page.get_by_label("Netmask").fill("255.255.255.0")
     page.get_by_label("Gateway").fill("192.0.2.1")
@@ -107,17 +107,34 @@ def test_an_invalid_ip_shows_an_error_beside_the_ip_field_and_saves_nothing(
     console = released
     console.login(page, "otto")
     page.goto(console.url("/ui/nodes/new"))
-    _fill_new(page, BAD_MAC, "192.0.2.300")
+    _fill_new(page, BAD_MAC, "192.0.2.300", "rack2-node2")
     with page.expect_response(re.compile(r"/ui/nodes/new$")) as answer:
         page.get_by_role("button", name="Save").click()
     assert answer.value.status == 422
     error = page.locator("#f-ip-error")
     expect(error).to_contain_text("192.0.2.300")
     expect(page.get_by_label("IP address")).to_have_attribute("aria-invalid", "true")
-    expect(page.get_by_label("Host name")).to_have_value("rack2-node1")  # what was typed stays
+    expect(page.get_by_label("Host name")).to_have_value("rack2-node2")  # what was typed stays
     with server_store(console.server.data_dir) as store:
         assert store.find_node(BAD_MAC) is None
         assert store.list_events(BAD_MAC, limit=5) == []
+
+
+def test_a_host_name_another_node_has_is_refused_beside_its_field(
+    released: Console, page: Page
+) -> None:
+    console = released
+    with server_store(console.server.data_dir) as store:
+        put_node(store, Node("52:54:00:30:00:08", hostname="taken-name"))
+    console.login(page, "otto")
+    page.goto(console.url("/ui/nodes/new"))
+    page.get_by_label("MAC address").fill("52:54:00:30:00:0a")
+    page.get_by_label("Host name").fill("Taken-Name")
+    page.get_by_label("Next boot").select_option("local")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#f-hostname-error")).to_contain_text("52:54:00:30:00:08")
+    with server_store(console.server.data_dir) as store:
+        assert store.find_node("52:54:00:30:00:0a") is None
 
 
 def test_next_free_ip_comes_from_the_profiles_subnet_skipping_used_addresses(
@@ -146,7 +163,7 @@ def test_screenshot_of_the_form_with_its_preview_and_an_error(
     console = released
     console.login(page, "otto")
     page.goto(console.url("/ui/nodes/new"))
-    _fill_new(page, "52:54:00:30:00:04", "192.0.2.78")
+    _fill_new(page, "52:54:00:30:00:04", "192.0.2.78", "rack2-node4")
     expect(page.locator("#preview-append")).to_contain_text("ip.192.0.2.78", timeout=10_000)
     page.get_by_label("DNS servers (comma-separated)").fill("192.0.2.1,192.0.2.999")
     expect(page.locator("#f-dns-error")).to_contain_text("192.0.2.999", timeout=10_000)

@@ -69,6 +69,11 @@ def _preview(mac: str, data: dict[str, Any], current: Node | None) -> Preview:
     for name, there in known.items():
         if data.get(name) and data[name] not in there:
             raise ValidationError(name, f"no {name} {data[name]!r} on this server")
+    host = (data.get("hostname") or "").lower().rstrip(".")
+    other = next((n.mac for n in snap.nodes.values() if host and n.hostname == host
+                  and n.mac != mac), None)  # fmt: skip
+    if other is not None:  # the store refuses it too (a conflict): say it beside the field
+        raise ValidationError("hostname", f"{host} is already the host name of node {other}")
     node, problems = svc.node_candidate(
         mac,
         data,
@@ -143,11 +148,11 @@ def _handle(form: NodeForm, current: Node | None) -> Response | tuple[str, int]:
     errors = FormErrors()
     preview = None
     suggested: tuple[IPv4Address | None, str] = (None, "")
+    if doing == "suggest":  # also before the MAC is typed
+        suggested = _suggest(form, current.mac if current else _mac_or_blank(form.mac))
+        form = nodeform.with_ip(form, suggested[0])
     try:
         mac = _checked_mac(form, current)
-        if doing == "suggest":
-            suggested = _suggest(form, mac)
-            form = nodeform.with_ip(form, suggested[0])
         data = form.data(current)
         preview = _preview(mac, data, current)
         if doing == "save":
