@@ -11,10 +11,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from provisioner.bootparams import Options
-from provisioner.domain import Action, Event, Node, Profile
+from provisioner.domain import Action, Event, Node, Profile, State
 from tests.browser.console import Console, screenshot, unlabelled_controls
 from tests.browser.node_data import add_installed_node
-from tests.browser.rack_data import RELEASE, put_node, server_store
+from tests.browser.rack_data import RELEASE, put_node, server_store, set_state
 
 LOCAL = Action.LOCAL
 NEW_MAC = "52:54:00:30:00:01"
@@ -243,6 +243,20 @@ def test_the_node_page_shows_phases_slots_and_timeline(released: Console, page: 
     expect(page.locator("table.timeline tbody tr").first).to_contain_text("node.running")
     assert unlabelled_controls(page) == []
     screenshot(page, "node-page")
+
+
+def test_the_node_page_follows_an_install_by_itself(released: Console, page: Page) -> None:
+    console = released
+    mac = "52:54:00:30:00:0b"
+    with server_store(console.server.data_dir) as store:
+        put_node(store, Node(mac, hostname="follow-me", state=State.INSTALLING))
+    console.login(page, "vera")
+    page.goto(console.url(f"/ui/nodes/{mac}"))
+    chip = page.locator("h1 [data-state]")
+    expect(chip).to_have_text("installing")
+    with server_store(console.server.data_dir) as store:
+        set_state(store, mac, State.INSTALLED)
+    expect(chip).to_have_text("installed", timeout=15_000)  # reloaded, nobody pressed F5
 
 
 def test_hostile_strings_are_escaped_on_the_node_page_and_timeline(
