@@ -41,6 +41,13 @@ def test_a_bad_value_is_named_by_its_form_field(changes: dict[str, str], field: 
     assert caught.value.field == field
 
 
+def test_every_bad_option_field_is_named_at_once() -> None:
+    form = NodeForm.of_request({"ip": "1.2.3", "gw": "x", "extra": "dns.192.0.2.1"})
+    with pytest.raises(ValidationError) as caught:
+        form.data()
+    assert set(nodeform.errors_of(caught.value)) == {"ip", "gw", "extra"}
+
+
 def test_service_fields_map_to_form_fields() -> None:
     assert nodeform.form_field("options.ip") == "ip"
     assert nodeform.form_field("options.copyiso") == "extra"

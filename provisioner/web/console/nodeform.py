@@ -75,20 +75,24 @@ class NodeForm:
         (every writable field: "" clears one). A bad option raises a
         ValidationError naming its form field. The node's words keep their order."""
         words: list[Word] = []
+        bad = FormErrors()
         for key in OPTION_FIELDS:
             value = getattr(self, key)
             if value:
                 try:
                     words.append(parse_word(f"{key}.{value}", "options"))
                 except OptionError as exc:
-                    raise ValidationError(key, exc.detail) from None
+                    bad.add(key, exc.detail)
         try:
             extra = Options.parse(self.extra, "options")
         except OptionError as exc:
-            raise ValidationError("extra", exc.detail) from None
+            bad.add("extra", exc.detail)
+            extra = Options()
         for word in extra:
             if word.kind == "option" and word.key in OPTION_FIELDS:
-                raise ValidationError("extra", f"{word.key}. has its own field above")
+                bad.add("extra", f"{word.key}. has its own field above")
+        if bad:
+            raise FieldsInvalid(bad)
         words += extra.words
         if current is not None:
             order = {w.ident: i for i, w in enumerate(current.options)}
@@ -101,6 +105,15 @@ class NodeForm:
             "action": self.action,
             "options": Options.of(words).render(),
         }
+
+
+class FieldsInvalid(ValidationError):
+    """Every bad option field of the form at once (the first names the error)."""
+
+    def __init__(self, errors: FormErrors) -> None:
+        field, message = next(iter(errors.items()))
+        super().__init__(field, message)
+        self.errors = errors
 
 
 def form_field(api_field: str) -> str:
@@ -116,7 +129,10 @@ def form_field(api_field: str) -> str:
 def errors_of(exc: ProvisionerError) -> FormErrors:
     """``exc``'s messages, each beside its form field."""
     found = FormErrors()
-    found.take(exc)
+    if isinstance(exc, FieldsInvalid):
+        found.update(exc.errors)
+    else:
+        found.take(exc)
     out = FormErrors()
     for name, message in found.items():
         out.add(form_field(name), message)
