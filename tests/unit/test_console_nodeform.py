@@ -24,6 +24,13 @@ def test_a_nodes_settings_get_their_own_fields_and_the_rest_is_extra() -> None:
     assert form.data(node)["options"] == "keyboard.de_CH auto ip.192.0.2.5 console=ttyS0"
 
 
+def test_a_kernel_argument_named_like_a_field_stays_in_extra() -> None:
+    node = Node("52:54:00:00:00:01", options=Options.parse("ip=dhcp ip.192.0.2.5"))
+    form = NodeForm.of_node(node)
+    assert (form.ip, form.extra) == ("192.0.2.5", "ip=dhcp")
+    assert form.data(node)["options"] == "ip=dhcp ip.192.0.2.5"
+
+
 @pytest.mark.parametrize(
     ("changes", "field"),
     [

@@ -59,7 +59,7 @@ class NodeForm:
             profile=node.profile or "",
             release=node.release or "",
             bundle=node.bundle or "",
-            extra=opts.without(*OPTION_FIELDS).render(),
+            extra=" ".join(w.render() for w in opts if not _has_field(w)),
             action=node.action.value,
             **own,
         )
@@ -89,7 +89,7 @@ class NodeForm:
             bad.add("extra", exc.detail)
             extra = Options()
         for word in extra:
-            if word.kind == "option" and word.key in OPTION_FIELDS:
+            if _has_field(word):
                 bad.add("extra", f"{word.key}. has its own field above")
         if bad:
             raise FieldsInvalid(bad)
@@ -105,6 +105,11 @@ class NodeForm:
             "action": self.action,
             "options": Options.of(words).render(),
         }
+
+
+def _has_field(word: Word) -> bool:
+    """A dot-option with its own field (``ip.X``; not the kernel's ``ip=dhcp``)."""
+    return word.kind == "option" and word.key in OPTION_FIELDS
 
 
 class FieldsInvalid(ValidationError):
