@@ -176,6 +176,7 @@ def test_screenshot_of_the_form_with_its_preview_and_an_error(
 def test_wipe_is_refused_without_the_typed_host_name(released: Console, page: Page) -> None:
     console = released
     _ask(console, page, "Wipe")
+    assert unlabelled_controls(page) == []
     page.get_by_label("Type wipe-me to confirm").fill("wipe-you")
     page.get_by_role("button", name="Wipe wipe-me").click()
     expect(page.locator("#f-typed-error")).to_contain_text("type wipe-me")
