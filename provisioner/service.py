@@ -174,13 +174,21 @@ class Service:
         node = snap.node(mac)
         if node is None:
             return None
-        return pxelinux_config(self.bootspec(node, snap.catalog, server_url))
+        return self.node_pxelinux(node, snap.catalog, server_url)
+
+    def node_pxelinux(self, node: Node, catalog: Catalog, server_url: str | None) -> str:
+        """The pxelinux file of ``node`` (stored or not: the console's preview)."""
+        return pxelinux_config(self.bootspec(node, catalog, server_url))
+
+    def node_ipxe(self, node: Node, catalog: Catalog, base_url: str, server_url: str | None) -> str:
+        """The iPXE script of ``node`` (stored or not: the console's preview)."""
+        return ipxe_script(self.bootspec(node, catalog, server_url), base_url)
 
     def ipxe_file(self, mac: str, base_url: str, server_url: str | None = None) -> str | None:
         snap = self.view.snapshot()
         node = snap.node(mac)
         if node is not None:
-            return ipxe_script(self.bootspec(node, snap.catalog, server_url), base_url)
+            return self.node_ipxe(node, snap.catalog, base_url, server_url)
         if self.settings.unknown_macs == "menu":
             return ipxe_menu(
                 self.menu_entries(snap.catalog),
@@ -224,17 +232,9 @@ class Service:
         found: list[preflight.Problem] = []
 
         def change(current: Node | None) -> Node:
-            new = with_window(
-                node_from_fields(mac, data, current, partial=partial),
-                utcnow(),
-                timedelta(hours=self.settings.install_window_hours),
-                new_build_token,
+            new, problems = self.node_candidate(
+                mac, data, current, partial=partial, catalog=snap.catalog, world=world
             )
-            self.bootspec(new, snap.catalog)  # the merged command line must be valid and fit
-            problems = preflight.check_node(new, world)
-            refused = preflight.refusal(problems)
-            if refused is not None:
-                raise refused
             removed = {w.key for w in current.options} if current else set()
             removed -= {w.key for w in new.options}
             found[:] = [*problems, *preflight.removed_problems(new, removed, world, asked=unset)]
@@ -253,6 +253,34 @@ class Service:
         write = bind(self.store.change_node, mac, events=events)
         node, created = self._write("node", mac, must_exist, write, change)
         return Saved(node, created, tuple(found))
+
+    def node_candidate(
+        self,
+        mac: str,
+        data: Mapping[str, Any],
+        current: Node | None,
+        *,
+        partial: bool,
+        catalog: Catalog,
+        world: preflight.World,
+        new_token: Callable[[], str] = new_build_token,
+    ) -> tuple[Node, list[preflight.Problem]]:
+        """What :meth:`save_node` would store for ``data`` over ``current``, and
+        preflight's problems; raises as it would (a bad field, a refusing preflight).
+        Stores nothing: the console's preview asks it too (``new_token``: the token
+        a new install window would get)."""
+        new = with_window(
+            node_from_fields(mac, data, current, partial=partial),
+            utcnow(),
+            timedelta(hours=self.settings.install_window_hours),
+            new_token,
+        )
+        self.bootspec(new, catalog)  # the merged command line must be valid and fit
+        problems = preflight.check_node(new, world)
+        refused = preflight.refusal(problems)
+        if refused is not None:
+            raise refused
+        return new, problems
 
     def get_node(self, mac_text: str) -> Node:
         return self.store.get_node(normalize_mac(mac_text))

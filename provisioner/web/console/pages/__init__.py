@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 
-PAGES = ("login", "rack")
+PAGES = ("login", "rack", "node", "node_form")
 
 
 def load() -> None:
