@@ -13,6 +13,7 @@ sessions and the store together. Used by the API and the CLI alike:
 
 from __future__ import annotations
 
+import copy
 import json
 import tempfile
 from collections.abc import Mapping
@@ -66,6 +67,18 @@ class MediaLibrary:
         self.settings = settings
         self.dirs = MediaDirs(settings.data_dir)
         self.uploads = Uploads(self.dirs, settings.upload_max_bytes)
+        #: who the events name (:meth:`acting`: the web console's user); None: nobody
+        self.actor: str | None = None
+
+    def acting(self, actor: str | None) -> MediaLibrary:
+        """This library (same uploads, same store) recording ``actor`` in its events."""
+        other = copy.copy(self)
+        other.actor = actor
+        return other
+
+    def _event(self, event: str, message: str, **data: str) -> Event:
+        """A media change for the timeline, written in the change's own transaction."""
+        return Event(kind=event, message=message, data=data, actor=self.actor)
 
     # -- targets -------------------------------------------------------------------
     def target(self, data: Mapping[str, Any]) -> dict[str, str]:
@@ -165,7 +178,7 @@ class MediaLibrary:
             for key, src in (("KERNEL", built.vmlinuz), ("INITRD", built.initrd),
                              ("RECORD", built.manifest)):  # fmt: skip
                 self.dirs.replace(src, boot[key])
-        added = _event("release.added", f"release {release.ref} added ({release.size} bytes, "
+        added = self._event("release.added", f"release {release.ref} added ({release.size} bytes, "
                        f"kernel {built.facts.kernel_version})",
                        ref=release.ref, sha256=release.sha256)  # fmt: skip
         try:
@@ -196,7 +209,9 @@ class MediaLibrary:
             return bundle
 
         message = f"bundle {name}: {kind} {filename} uploaded ({fmt})"
-        added = _event("bundle.file.added", message, bundle=name, kind=kind, sha256=done.sha256)
+        added = self._event(
+            "bundle.file.added", message, bundle=name, kind=kind, sha256=done.sha256
+        )
         try:
             bundle, _ = self.store.change_bundle(name, change, [added])
         except BaseException:
@@ -216,13 +231,13 @@ class MediaLibrary:
         release = self.store.get_release(name, version)
         for relpath in release_boot_relpaths(release).values():
             self.dirs.remove(relpath)
-        deleted = _event("release.deleted", f"release {release.ref} deleted", ref=release.ref)
+        deleted = self._event("release.deleted", f"release {release.ref} deleted", ref=release.ref)
         self.store.delete_release(name, version, [deleted])
         self.dirs.remove(release_relpath(release))
 
     def delete_bundle(self, name: str) -> None:
         self.store.delete_bundle(
-            name, [_event("bundle.deleted", f"bundle {name} deleted", bundle=name)]
+            name, [self._event("bundle.deleted", f"bundle {name} deleted", bundle=name)]
         )
         self.dirs.remove_tree(bundle_dir(validate_name(name, "name")))
 
@@ -247,7 +262,7 @@ class MediaLibrary:
                 )
             return bundle
 
-        deleted = _event(
+        deleted = self._event(
             "bundle.file.deleted", f"bundle {name}: {kind} deleted", bundle=name, kind=kind
         )
         bundle, _ = self.store.change_bundle(name, change, [deleted])
@@ -263,11 +278,6 @@ def _declared_raw(value: object) -> bool:
     if value in (True, "1", "true", "yes"):
         return True
     raise ValidationError("raw", f"{value!r} is not true or false")
-
-
-def _event(event: str, message: str, **data: str) -> Event:
-    """A media change for the timeline, written in the change's own transaction."""
-    return Event(kind=event, message=message, data=data)
 
 
 def _boot_record(settings: Settings, release: Release) -> dict[str, Any] | None:

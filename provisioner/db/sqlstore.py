@@ -214,26 +214,42 @@ class SqlStore(AccountsSql):
         self, mac: str, change: Change[Node], events: Sequence[Event] = ()
     ) -> tuple[Node, bool]:
         def run(s: Session) -> tuple[Node, bool]:
-            row, refs, new = self._read_change(s, NodeRow, mac, self._node, change)
-            if new.mac != mac:
-                raise ValidationError("mac", "a node's MAC cannot change")
-            release_id = self._release_id(s, new.release, "release")
-            self._require(s, ProfileRow, new.profile, "profile", "profile")
-            self._require(s, BundleRow, new.bundle, "bundle", "bundle")
-            if new.hostname is not None:
-                other = s.scalar(
-                    select(NodeRow.mac).where(NodeRow.hostname == new.hostname, NodeRow.mac != mac)
-                )
-                if other is not None:
-                    raise Conflict(f"hostname {new.hostname!r} is already used by node {other}")
-            created = row is None
-            row = row or self._added(s, NodeRow(mac=mac, created_at=new.created_at))
-            assign(row, self._node_columns(new, release_id))
-            s.flush()
+            done = self._change_node(s, mac, change)
             self._changed(s, events)
-            return self._node(row, refs), created
+            return done
 
         return self._rmw(run, f"node {mac}")
+
+    def change_nodes(
+        self, changes: Sequence[tuple[str, Change[Node]]], events: Sequence[Event] = ()
+    ) -> list[tuple[Node, bool]]:
+        """:meth:`change_node` for many, in one transaction: all or none (a rack import)."""
+
+        def run(s: Session) -> list[tuple[Node, bool]]:
+            done = [self._change_node(s, mac, change) for mac, change in changes]
+            self._changed(s, events)
+            return done
+
+        return self._rmw(run, f"{len(changes)} nodes")
+
+    def _change_node(self, s: Session, mac: str, change: Change[Node]) -> tuple[Node, bool]:
+        row, refs, new = self._read_change(s, NodeRow, mac, self._node, change)
+        if new.mac != mac:
+            raise ValidationError("mac", "a node's MAC cannot change")
+        release_id = self._release_id(s, new.release, "release")
+        self._require(s, ProfileRow, new.profile, "profile", "profile")
+        self._require(s, BundleRow, new.bundle, "bundle", "bundle")
+        if new.hostname is not None:
+            other = s.scalar(
+                select(NodeRow.mac).where(NodeRow.hostname == new.hostname, NodeRow.mac != mac)
+            )
+            if other is not None:
+                raise Conflict(f"hostname {new.hostname!r} is already used by node {other}")
+        created = row is None
+        row = row or self._added(s, NodeRow(mac=mac, created_at=new.created_at))
+        assign(row, self._node_columns(new, release_id))
+        s.flush()
+        return self._node(row, refs), created
 
     def delete_node(self, mac: str, events: Sequence[Event] = ()) -> None:
         with self._session(write=True) as s:

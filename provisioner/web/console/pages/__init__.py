@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 
-PAGES = ("login", "rack")
+PAGES = ("login", "rack", "rack_import", "profiles", "releases", "tokens", "users")
 
 
 def load() -> None:
