@@ -454,7 +454,14 @@ class Service:
         def change(current: Bundle | None) -> Bundle:
             return bundle_from_fields(name, data, current, partial=partial)
 
-        return self._write("bundle", name, must_exist, bind(self.store.change_bundle, name), change)
+        saved = Event(
+            actor=self.actor,
+            kind="bundle.saved",
+            message=f"bundle {name} saved",
+            data={"name": name},
+        )
+        write = bind(self.store.change_bundle, name, events=[saved])
+        return self._write("bundle", name, must_exist, write, change)
 
     # -- preflight (provisioner.preflight, docs/preflight.md) -------------------------------
     def world(self, snap: BootSnapshot | None = None) -> preflight.World:

@@ -165,7 +165,7 @@ def test_a_release_upload_shows_progress_and_lists_the_release(
     seen: list[str] = []  # what the status line said, in order (the page reloads at the end)
     page.expose_function("noteProgress", lambda text: seen.append(text))
     page.evaluate(
-        """() => { const s = document.getElementById("upload-status");
+        """() => { const s = document.querySelector("#release-upload .upload-status");
             new MutationObserver(() => window.noteProgress(s.textContent))
                 .observe(s, {childList: true, characterData: true, subtree: true}); }"""
     )
@@ -175,5 +175,31 @@ def test_a_release_upload_shows_progress_and_lists_the_release(
     expect(row).to_contain_text(f"{image.stat().st_size:,} bytes")
     percents = [t for t in seen if " % (" in t]
     assert len(set(percents)) >= 3, seen  # 0 %, some chunks, 100 %
-    assert seen[-1] == "Release tiny:1.0 added.", seen
+    assert seen[-1] == "Release added.", seen
     screenshot(page, "releases")
+
+
+def test_a_bundle_is_made_its_file_uploaded_and_its_delete_refused_while_used(
+    console: Console, page: Page
+) -> None:
+    console.login(page, "ada")
+    page.goto(console.url("/ui/bundles"))
+    assert unlabelled_controls(page) == []
+    page.get_by_label("Name", exact=True).fill("vm1")
+    page.get_by_label("Definition file name").fill("v1.con")
+    page.get_by_role("button", name="Save bundle").click()
+    expect(page.locator(".flash-ok")).to_have_text("Bundle vm1 saved.")
+    row = page.locator('tr[data-bundle="vm1"]')
+    expect(row).to_contain_text("not uploaded")
+    assert unlabelled_controls(page) == []
+    row.get_by_label("File for vm1").set_input_files(
+        files=[{"name": "v1.con", "mimeType": "text/plain", "buffer": b"name=vm1\nmemory=512\n"}]
+    )
+    row.get_by_role("button", name="Upload a file of vm1").click()
+    expect(row).to_contain_text("20 bytes, text", timeout=30_000)
+    with server_store(console.server.data_dir) as store:
+        store.change_profile("uses-vm1", lambda _: Profile("uses-vm1", bundle="vm1"))
+    page.reload()
+    page.get_by_role("button", name="Delete bundle vm1").click()
+    expect(page.locator(".flash-error")).to_contain_text("Bundle vm1 not deleted")
+    expect(page.locator(".flash-error")).to_contain_text("uses-vm1")

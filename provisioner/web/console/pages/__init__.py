@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 
-PAGES = ("login", "rack", "rack_import", "profiles", "releases", "tokens", "users")
+PAGES = ("login", "rack", "rack_import", "profiles", "releases", "bundles", "tokens", "users")
 
 
 def load() -> None:

@@ -4,7 +4,7 @@ delete (refused, naming them, while nodes or profiles use a release).
 The upload page's script speaks the API's resumable upload protocol
 (docs/media.md) to two console routes that run the API's own code with the
 user's library (its events name the user): ``POST /ui/releases/uploads``
-(JSON: name, version, size) and ``PUT /ui/releases/uploads/ID``
+(JSON: name, version, size) and ``PUT /ui/uploads/ID``
 (``Content-Range``), each with the ``X-CSRF-Token`` header. Without scripts
 the form posts the file in one go (small files: the 4 MiB form limit)."""
 
@@ -26,10 +26,11 @@ from provisioner.web.context import ctx
 from provisioner.web.errors import status_for
 from provisioner.web.media_api import library, put_range, start_upload
 
-UPLOADS = "/ui/releases/uploads"
+UPLOADS = "/ui/uploads"
 
 
-def _library() -> MediaLibrary:
+def media_library() -> MediaLibrary:
+    """The media library whose events name the console's user."""
     user = current_user()
     return library().acting(user.name if user else None)
 
@@ -52,7 +53,9 @@ def _page(status: int = 200, **values: Any) -> tuple[str, int]:
     values.setdefault("errors", FormErrors())
     values.setdefault("values", {})
     releases = ctx().store.list_releases()
-    page = render_template("console/releases.html", releases=releases, users=_users(), **values)
+    page = render_template(
+        "console/releases.html", releases=releases, users=_users(), uploads=UPLOADS, **values
+    )
     return page, status
 
 
@@ -71,7 +74,7 @@ def release_upload() -> BaseResponse | tuple[str, int]:
     try:
         if f is None or not f.filename:
             raise ValidationError("file", "choose a squashfs file")
-        lib = _library()
+        lib = media_library()
         target = lib.target({"target": "image", **values})
         f.stream.seek(0, 2)
         size = f.stream.tell()
@@ -84,7 +87,7 @@ def release_upload() -> BaseResponse | tuple[str, int]:
     return redirect(url_for("console.releases"), code=303)
 
 
-def _json_errors(run: Any) -> tuple[Response, int]:
+def json_errors(run: Any) -> tuple[Response, int]:
     try:
         answer: tuple[Response, int] = run()
     except ProvisionerError as exc:
@@ -101,20 +104,23 @@ def release_upload_start() -> tuple[Response, int]:
     allowed: dict[str, Any] = {
         k: data[k] for k in ("name", "version", "size", "sha256") if k in data
     }
-    return _json_errors(lambda: start_upload(_library(), {"target": "image", **allowed}, UPLOADS))
+    return json_errors(
+        lambda: start_upload(media_library(), {"target": "image", **allowed}, UPLOADS)
+    )
 
 
-@bp.put("/releases/uploads/<upload_id>")
+@bp.put("/uploads/<upload_id>")
 @require_role(Role.ADMIN)
-def release_upload_put(upload_id: str) -> tuple[Response, int]:
-    return _json_errors(lambda: put_range(_library(), upload_id))
+def upload_put(upload_id: str) -> tuple[Response, int]:
+    """The next bytes of a release's or a bundle file's upload (``Content-Range``)."""
+    return json_errors(lambda: put_range(media_library(), upload_id))
 
 
 @bp.post("/releases/<ref>/delete")
 @require_role(Role.ADMIN)
 def release_delete(ref: str) -> BaseResponse:
     flash_outcome(
-        lambda: _library().delete_release(ref),
+        lambda: media_library().delete_release(ref),
         f"Release {ref} deleted.",
         f"Release {ref} not deleted",
     )
