@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from provisioner.domain import Node, Profile
 from provisioner.importer import plan_import
@@ -203,3 +203,40 @@ def test_a_bundle_is_made_its_file_uploaded_and_its_delete_refused_while_used(
     page.get_by_role("button", name="Delete bundle vm1").click()
     expect(page.locator(".flash-error")).to_contain_text("Bundle vm1 not deleted")
     expect(page.locator(".flash-error")).to_contain_text("uses-vm1")
+
+
+def test_a_release_upload_cut_off_resumes_where_it_stopped(
+    console: Console, page: Page, tmp_path: Path
+) -> None:
+    image = make_squashfs(tmp_path / "cut.sqfs", payload=9_000_000, seed=2)
+    console.login(page, "ada")
+    page.goto(console.url("/ui/releases"))
+    cut: list[str] = []
+
+    def drop_the_second_chunk(route: Route) -> None:
+        sent = route.request.headers.get("content-range", "")
+        if route.request.method == "PUT" and not sent.startswith("bytes */"):
+            cut.append(sent)
+            if len(cut) == 2:
+                route.abort()
+                return
+        route.continue_()
+
+    page.route("**/ui/uploads/*", drop_the_second_chunk)
+    page.get_by_label("Name").fill("cut")
+    page.get_by_label("Version").fill("1.0")
+    page.get_by_label("Image (squashfs)").set_input_files(str(image))
+    status = page.locator("#release-upload .upload-status")
+    page.get_by_role("button", name="Upload").click()
+    expect(status).to_contain_text("Upload stopped")
+    page.unroute("**/ui/uploads/*")
+    seen: list[str] = []
+    page.expose_function("noteProgress", lambda text: seen.append(text))
+    page.evaluate(
+        """() => { const s = document.querySelector("#release-upload .upload-status");
+            new MutationObserver(() => window.noteProgress(s.textContent))
+                .observe(s, {childList: true, characterData: true, subtree: true}); }"""
+    )
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator('tr[data-release="cut:1.0"]')).to_be_visible(timeout=60_000)
+    assert "(4194304 of" in seen[0], seen  # the first chunk is not sent again
