@@ -240,3 +240,59 @@ def test_a_release_upload_cut_off_resumes_where_it_stopped(
     page.get_by_role("button", name="Upload").click()
     expect(page.locator('tr[data-release="cut:1.0"]')).to_be_visible(timeout=60_000)
     assert "(4194304 of" in seen[0], seen  # the first chunk is not sent again
+
+
+def test_a_good_syslinux_cfg_is_previewed_then_imported_as_profiles(
+    console: Console, page: Page
+) -> None:
+    path = FIXTURES / "avbox2.cfg"
+    names = [p.name for p in plan_import(path.read_text()).profiles]
+    console.login(page, "ada")
+    page.goto(console.url("/ui/import"))
+    page.get_by_label("syslinux.cfg", exact=True).set_input_files(str(path))
+    page.get_by_label("Replace profiles that exist").check()
+    page.get_by_role("button", name="Preview the syslinux.cfg").click()
+    page.get_by_role("button", name="Import", exact=False).click()
+    expect(page.get_by_role("heading", name="Profiles")).to_be_visible()
+    expect(page.locator(".flash-ok")).to_contain_text("from syslinux.cfg")
+    for name in names:
+        expect(page.locator(f'tr[data-profile="{name}"]')).to_have_count(1)
+    with server_store(console.server.data_dir) as store:
+        imported = [e for e in store.list_events(None, 50) if e.kind == "profile.imported"]
+    assert imported[0].actor == "ada"
+
+
+def test_files_past_the_limits_are_refused_saying_so(console: Console, page: Page) -> None:
+    console.login(page, "ada")
+    page.goto(console.url("/ui/import"))
+    big = b"mac\n" + b"52:54:00:44:00:01\n" * 70_000  # 1.2 MiB: past the CSV limit
+    page.get_by_label("CSV file").set_input_files(
+        files=[{"name": "big.csv", "mimeType": "text/csv", "buffer": big}]
+    )
+    page.get_by_role("button", name="Preview the CSV").click()
+    expect(page.locator("#f-csv_file-error")).to_contain_text("too large")
+    huge = b"x" * (5 * 1024 * 1024)  # past the server's 4 MiB body limit too
+    page.get_by_label("syslinux.cfg", exact=True).set_input_files(
+        files=[{"name": "syslinux.cfg", "mimeType": "text/plain", "buffer": huge}]
+    )
+    page.get_by_role("button", name="Preview the syslinux.cfg").click()
+    expect(page.locator("#f-cfg_file-error")).to_contain_text("too large")
+
+
+def test_a_profile_is_edited_and_the_event_names_the_admin(console: Console, page: Page) -> None:
+    _profile(console, "editme")
+    console.login(page, "ada")
+    page.goto(console.url("/ui/profiles"))
+    page.get_by_role("link", name="Edit editme").click()
+    assert unlabelled_controls(page) == []
+    page.get_by_label("Options (dot-options)").fill("quiet ip.300.1.1.1")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#f-options-error")).to_contain_text("not an IPv4 address")
+    page.get_by_label("Options (dot-options)").fill("quiet keyboard.de_CH")
+    page.get_by_label("Description").fill("edited")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator('tr[data-profile="editme"]')).to_contain_text("quiet keyboard.de_CH")
+    with server_store(console.server.data_dir) as store:
+        saved = [e for e in store.list_events(None, 50) if e.kind == "profile.saved"]
+        assert store.get_profile("editme").description == "edited"
+    assert saved[0].actor == "ada"

@@ -63,7 +63,8 @@ def _edit(
 
 
 def _save(name: str, new: bool) -> Response | tuple[str, int]:
-    form = {k: request.form.get(k, "").strip() for k in ("name", "ipappend", *TEXT_FIELDS)}
+    form = {k: request.form.get(k, "").strip() for k in ("ipappend", *TEXT_FIELDS)}
+    form["name"] = name
     errors = FormErrors()
     data: dict[str, Any] = {k: form[k] or None for k in TEXT_FIELDS}
     data["description"] = form["description"]
