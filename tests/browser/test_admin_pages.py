@@ -112,7 +112,7 @@ def test_a_viewer_sees_no_admin_buttons_and_a_forged_post_is_refused(
 ) -> None:
     _profile(console, "kept")
     console.login(page, "vera")
-    for path in ("/ui/profiles", "/ui/releases"):
+    for path in ("/ui/profiles", "/ui/releases", "/ui/bundles"):
         page.goto(console.url(path))
         expect(page.locator("form[method=post]")).to_have_count(1)  # the logout button only
         expect(page.get_by_role("link", name="New profile")).to_have_count(0)

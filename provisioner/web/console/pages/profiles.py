@@ -38,7 +38,7 @@ def _values(p: Profile | None) -> dict[str, Any]:
     return {
         "name": p.name,
         "kernel": p.kernel,
-        "initrd": join_initrd(p.initrd),
+        "initrd": join_initrd(p.initrd) or "",
         "options": p.options.render(),
         "ipappend": str(p.ipappend),
         "release": p.release or "",
