@@ -53,6 +53,14 @@ def test_users_are_added_changed_and_removed_but_the_last_admin_stays(
     page.get_by_label("Role of tess", exact=True).select_option("viewer")
     page.get_by_role("button", name="Set the role of tess").click()
     expect(page.locator(".flash-ok")).to_have_text("tess is now viewer.")
+    page.get_by_label("New password of tess").fill("tess-new-secret")
+    page.get_by_role("button", name="Set the password of tess").click()
+    expect(page.locator(".flash-ok")).to_contain_text("New password of tess set")
+    other = page.context.browser.new_context()  # type: ignore[union-attr]
+    try:
+        console.login(other.new_page(), "tess", "tess-new-secret")
+    finally:
+        other.close()
     page.get_by_label("Role of ada", exact=True).select_option("viewer")
     page.get_by_role("button", name="Set the role of ada").click()
     expect(page.locator(".flash-error")).to_contain_text("ada is the last admin")
@@ -65,5 +73,6 @@ def test_users_are_added_changed_and_removed_but_the_last_admin_stays(
     assert {(e.kind, e.actor) for e in events} == {
         ("user.added", "ada"),
         ("user.role", "ada"),
+        ("user.password", "ada"),
         ("user.removed", "ada"),
     }

@@ -176,6 +176,13 @@ def test_a_release_upload_shows_progress_and_lists_the_release(
     percents = [t for t in seen if " % (" in t]
     assert len(set(percents)) >= 3, seen  # 0 %, some chunks, 100 %
     assert seen[-1] == "Release added.", seen
+    with server_store(console.server.data_dir) as store:
+        store.change_profile("on-tiny", lambda _: Profile("on-tiny", release="tiny:1.0"))
+    page.reload()
+    expect(row).to_contain_text("profile on-tiny")
+    page.get_by_role("button", name="Delete release tiny:1.0").click()
+    expect(page.locator(".flash-error")).to_contain_text("Release tiny:1.0 not deleted")
+    expect(page.locator(".flash-error")).to_contain_text("on-tiny")
     screenshot(page, "releases")
 
 
