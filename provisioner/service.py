@@ -280,11 +280,18 @@ class Service:
 
         return change
 
-    def import_nodes(self, rows: Sequence[RackRow], *, dry_run: bool = False) -> list[RowProblem]:
+    def import_nodes(
+        self,
+        rows: Sequence[RackRow],
+        *,
+        dry_run: bool = False,
+        warnings: list[RowProblem] | None = None,
+    ) -> list[RowProblem]:
         """A rack import (:mod:`provisioner.rackcsv`): each row a PATCH of its node,
         checked as :meth:`save_node` checks one, against the rack as it will be
         (two rows may not share an IP or a host name). All or none: any problem
-        (its row and field named) stores nothing; else one transaction."""
+        (its row and field named) stores nothing; else one transaction.
+        ``warnings`` receives what preflight warns of (stored all the same)."""
         snap = self.view.snapshot()
         problems = _duplicates(rows)
         staged: dict[str, Node] = {}
@@ -308,10 +315,18 @@ class Service:
         )
         events: list[Event] = []
         changes: list[tuple[str, Change[Node]]] = []
-        hostnames = {n.hostname: n.mac for n in snap.nodes.values() if n.hostname}
+        hostnames = {n.hostname: n.mac for n in world.nodes.values() if n.hostname}
         for i, r in enumerate(rows):  # each change fills events[i] (checked in row order)
+            found: list[preflight.Problem] = []
             change = self._node_change(
-                r.mac, r.data, partial=True, snap=snap, world=world, events=events, found=[], slot=i
+                r.mac,
+                r.data,
+                partial=True,
+                snap=snap,
+                world=world,
+                events=events,
+                found=found,
+                slot=i,
             )
             changes.append((r.mac, change))
             try:
@@ -321,6 +336,8 @@ class Service:
                 change(snap.node(r.mac))
             except ProvisionerError as exc:
                 problems.append(_row_problem(r.row, exc))
+            if warnings is not None:
+                warnings += [RowProblem(r.row, p.field, p.message) for p in found]
         if problems or dry_run or not rows:
             return problems
         try:

@@ -8,7 +8,7 @@ import pytest
 from provisioner.config import load_settings
 from provisioner.domain import Profile
 from provisioner.errors import ValidationError
-from provisioner.rackcsv import MAX_CSV_BYTES, parse_rack_csv
+from provisioner.rackcsv import MAX_CSV_BYTES, RowProblem, parse_rack_csv
 from provisioner.service import Service
 from tests.support.fakes import MemoryStore
 
@@ -72,3 +72,16 @@ def test_a_host_name_twice_in_the_file_is_named_on_its_second_row(service: Servi
     service.store.change_profile("base", lambda _: Profile(name="base", kernel="vmlinuz"))
     problems = service.import_nodes(parse_rack_csv(GOOD.replace(",r2,", ",r1,")).rows)
     assert [(p.row, p.field) for p in problems] == [(3, "hostname")]
+
+
+def test_what_preflight_warns_of_comes_back_by_row(service: Service) -> None:
+    text = (
+        "mac,copyiso,action\n"
+        "52:54:00:30:00:01,,local\n"
+        "52:54:00:30:00:02,win.iso,local\n"
+    )
+    warnings: list[RowProblem] = []
+    assert service.import_nodes(parse_rack_csv(text).rows, warnings=warnings) == []
+    assert [w.row for w in warnings] == [3], warnings
+    assert (warnings[0].field, "win.iso" in warnings[0].message) == ("options.copyiso", True)
+    assert len(service.store.list_nodes()) == 2  # warned of, stored all the same

@@ -11,11 +11,18 @@ from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from provisioner.domain import Role
-from provisioner.errors import ValidationError
-from provisioner.rackcsv import FIELD_COLUMNS, MAX_CSV_BYTES, OPTION_COLUMNS, parse_rack_csv
+from provisioner.errors import ProvisionerError, ValidationError
+from provisioner.rackcsv import (
+    FIELD_COLUMNS,
+    MAX_CSV_BYTES,
+    OPTION_COLUMNS,
+    RowProblem,
+    parse_rack_csv,
+)
 from provisioner.web.console.auth import acting_service, require_role
 from provisioner.web.console.blueprint import bp
 from provisioner.web.console.forms import FormErrors
+from provisioner.web.errors import status_for
 
 #: the largest syslinux.cfg the page takes (the API takes more: importer.MAX_IMPORT_BYTES)
 MAX_CFG_BYTES = 1024 * 1024
@@ -74,20 +81,33 @@ def rack_import_csv() -> Response | tuple[str, int]:
         return _page(413 if "too large" in exc.detail else 422, errors=errors)
     apply = request.form.get("apply") == "1"
     problems = list(parsed.problems)
-    if parsed.ok:
-        problems += acting_service().import_nodes(parsed.rows, dry_run=not apply)
+    warnings: list[RowProblem] = []
+    try:
+        if parsed.ok:
+            problems += acting_service().import_nodes(
+                parsed.rows, dry_run=not apply, warnings=warnings
+            )
+    except ProvisionerError as exc:  # the rack changed between the check and the write
+        errors.take(exc)
+        return _page(status_for(type(exc)) or 409, errors=errors)
     if apply and not problems:
         flash(f"Imported {len(parsed.rows)} node(s).", "ok")
+        for w in warnings[:20]:
+            flash(f"Warning: {w}", "error")
         return redirect(url_for("console.rack"), code=303)
     by_row: dict[int, list[str]] = {}
     for p in problems:
         by_row.setdefault(p.row, []).append(f"{p.field}: {p.message}")
+    warned: dict[int, list[str]] = {}
+    for p in warnings:
+        warned.setdefault(p.row, []).append(f"{p.field}: {p.message}")
     return _page(
         422 if problems else 200,
         csv=parsed,
         csv_text=text,
         csv_problems=problems,
         csv_by_row=by_row,
+        csv_warned=warned,
     )
 
 
