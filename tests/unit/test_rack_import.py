@@ -75,11 +75,7 @@ def test_a_host_name_twice_in_the_file_is_named_on_its_second_row(service: Servi
 
 
 def test_what_preflight_warns_of_comes_back_by_row(service: Service) -> None:
-    text = (
-        "mac,copyiso,action\n"
-        "52:54:00:30:00:01,,local\n"
-        "52:54:00:30:00:02,win.iso,local\n"
-    )
+    text = "mac,copyiso,action\n52:54:00:30:00:01,,local\n52:54:00:30:00:02,win.iso,local\n"
     warnings: list[RowProblem] = []
     assert service.import_nodes(parse_rack_csv(text).rows, warnings=warnings) == []
     assert [w.row for w in warnings] == [3], warnings
