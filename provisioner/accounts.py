@@ -28,7 +28,7 @@ from provisioner.domain import (
     utcnow,
     validate_username,
 )
-from provisioner.errors import TooManyAttempts, Unauthorized
+from provisioner.errors import Conflict, TooManyAttempts, Unauthorized
 from provisioner.passwords import DUMMY_HASH, hash_password, verify_password
 from provisioner.store import Store
 
@@ -124,7 +124,15 @@ class Accounts:
         event = self._event("user.added", f"user {name} added ({role.value})", actor, name=name)
         return self.store.add_user(user, [event])
 
+    def _keep_an_admin(self, name: str, role: Role | None) -> None:
+        """Refuse to leave the console without an admin (``role``: the new one,
+        None: the user goes)."""
+        admins = [u.name for u in self.store.list_users() if u.role is Role.ADMIN]
+        if admins == [name] and role is not Role.ADMIN:
+            raise Conflict(f"{name} is the last admin; make another admin first")
+
     def remove_user(self, name: str, actor: str | None = None) -> None:
+        self._keep_an_admin(name, None)
         event = self._event("user.removed", f"user {name} removed", actor, name=name)
         self.store.delete_user(name, [event])
 
@@ -135,6 +143,7 @@ class Accounts:
         return self.store.change_user(name, lambda u: replace(u, password_hash=new_hash), [event])
 
     def set_role(self, name: str, role: Role, actor: str | None = None) -> User:
+        self._keep_an_admin(name, role)
         event = self._event(
             "user.role", f"user {name} is now {role.value}", actor, name=name, role=role.value
         )

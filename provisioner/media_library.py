@@ -13,6 +13,7 @@ sessions and the store together. Used by the API and the CLI alike:
 
 from __future__ import annotations
 
+import copy
 import json
 import tempfile
 from collections.abc import Mapping
@@ -68,6 +69,18 @@ class MediaLibrary:
         self.dirs = MediaDirs(settings.data_dir)
         self.uploads = Uploads(self.dirs, settings.upload_max_bytes)
         self.locks = MediaLocks(self.dirs.uploads)
+        #: who the events name (:meth:`acting`: the web console's user); None: nobody
+        self.actor: str | None = None
+
+    def acting(self, actor: str | None) -> MediaLibrary:
+        """This library (same uploads, same store) recording ``actor`` in its events."""
+        other = copy.copy(self)
+        other.actor = actor
+        return other
+
+    def _event(self, event: str, message: str, **data: str) -> Event:
+        """A media change for the timeline, written in the change's own transaction."""
+        return Event(kind=event, message=message, data=data, actor=self.actor)
 
     # -- targets -------------------------------------------------------------------
     def target(self, data: Mapping[str, Any]) -> dict[str, str]:
@@ -158,7 +171,7 @@ class MediaLibrary:
             # its name belongs to no release (a crash left it): ours replaces it.
             self.check_target(target, done.sha256)
             facts = self.place_boot_files(done.path, release)
-            added = _event("release.added", f"release {release.ref} added ({release.size} "
+            added = self._event("release.added", f"release {release.ref} added ({release.size} "
                            f"bytes, kernel {facts.kernel_version})",
                            ref=release.ref, sha256=release.sha256)  # fmt: skip
             try:
@@ -203,7 +216,9 @@ class MediaLibrary:
                 return bundle
 
             message = f"bundle {name}: {kind} {filename} uploaded ({fmt})"
-            added = _event("bundle.file.added", message, bundle=name, kind=kind, sha256=done.sha256)
+            added = self._event(
+                "bundle.file.added", message, bundle=name, kind=kind, sha256=done.sha256
+            )
             try:
                 bundle, _ = self.store.change_bundle(name, change, [added])
             except BaseException:
@@ -224,7 +239,9 @@ class MediaLibrary:
         name, version = parse_release_ref(ref)
         with self.locks.hold("release", name, version):
             release = self.store.get_release(name, version)
-            deleted = _event("release.deleted", f"release {release.ref} deleted", ref=release.ref)
+            deleted = self._event(
+                "release.deleted", f"release {release.ref} deleted", ref=release.ref
+            )
             self.store.delete_release(name, version, [deleted])
             for relpath in (release_relpath(release), *release_boot_relpaths(release).values()):
                 self.dirs.remove(relpath)
@@ -232,7 +249,7 @@ class MediaLibrary:
     def delete_bundle(self, name: str) -> None:
         with self.locks.hold("bundle", name):
             self.store.delete_bundle(
-                name, [_event("bundle.deleted", f"bundle {name} deleted", bundle=name)]
+                name, [self._event("bundle.deleted", f"bundle {name} deleted", bundle=name)]
             )
             self.dirs.remove_tree(bundle_dir(validate_name(name, "name")))
 
@@ -257,7 +274,7 @@ class MediaLibrary:
                 )
             return bundle
 
-        deleted = _event(
+        deleted = self._event(
             "bundle.file.deleted", f"bundle {name}: {kind} deleted", bundle=name, kind=kind
         )
         with self.locks.hold("bundle", name):
@@ -274,11 +291,6 @@ def _declared_raw(value: object) -> bool:
     if value in (True, "1", "true", "yes"):
         return True
     raise ValidationError("raw", f"{value!r} is not true or false")
-
-
-def _event(event: str, message: str, **data: str) -> Event:
-    """A media change for the timeline, written in the change's own transaction."""
-    return Event(kind=event, message=message, data=data)
 
 
 def _boot_record(settings: Settings, release: Release) -> dict[str, Any] | None:

@@ -13,7 +13,7 @@ import gc
 import hmac
 import os
 import secrets
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial as bind
@@ -40,11 +40,12 @@ from provisioner.domain import (
     utcnow,
     validate_name,
 )
-from provisioner.errors import NotFound, ValidationError
+from provisioner.errors import NotFound, ProvisionerError, ValidationError
 from provisioner.fields import bundle_from_fields, node_from_fields, profile_from_fields
 from provisioner.importer import ImportFindings, plan_import
 from provisioner.lifecycle import agent_words, with_window
 from provisioner.manifest import Manifest, build_manifest
+from provisioner.rackcsv import RackRow, RowProblem
 from provisioner.store import Change, Store
 from pxelinux.render import MenuEntry, ipxe_menu, ipxe_script, pxelinux_config, pxelinux_menu
 from tftp.files import resolve
@@ -225,11 +226,40 @@ class Service:
         come back with the node. ``unset``: keys the caller removed from the
         node's options (a key the profile still gives is warned of)."""
         mac = normalize_mac(mac_text)
-        fields = sorted(k for k in data if k != "mac")
         snap = self.view.snapshot()
-        world = self.world(snap)
         events: list[Event] = []  # filled by change(), written in its transaction
         found: list[preflight.Problem] = []
+        change = self._node_change(
+            mac,
+            data,
+            partial=partial,
+            snap=snap,
+            world=self.world(snap),
+            events=events,
+            found=found,
+            unset=unset,
+        )
+        write = bind(self.store.change_node, mac, events=events)
+        node, created = self._write("node", mac, must_exist, write, change)
+        return Saved(node, created, tuple(found))
+
+    def _node_change(
+        self,
+        mac: str,
+        data: Mapping[str, Any],
+        *,
+        partial: bool,
+        snap: BootSnapshot,
+        world: preflight.World,
+        events: list[Event],
+        found: list[preflight.Problem],
+        unset: Collection[str] = (),
+        slot: int = 0,
+    ) -> Change[Node]:
+        """The checked change of one node (:meth:`save_node`): it puts its event
+        at ``events[slot]`` (written in the change's transaction) and the
+        warnings in ``found``."""
+        fields = sorted(k for k in data if k != "mac")
 
         def change(current: Node | None) -> Node:
             new, problems = self.node_candidate(
@@ -239,7 +269,7 @@ class Service:
             removed -= {w.key for w in new.options}
             found[:] = [*problems, *preflight.removed_problems(new, removed, world, asked=unset)]
             what = "updated" if current else "created"
-            events[:] = [
+            events[slot : slot + 1] = [
                 Event(
                     actor=self.actor,
                     kind=f"node.{what}",
@@ -250,9 +280,73 @@ class Service:
             ]
             return new
 
-        write = bind(self.store.change_node, mac, events=events)
-        node, created = self._write("node", mac, must_exist, write, change)
-        return Saved(node, created, tuple(found))
+        return change
+
+    def import_nodes(
+        self,
+        rows: Sequence[RackRow],
+        *,
+        dry_run: bool = False,
+        warnings: list[RowProblem] | None = None,
+    ) -> list[RowProblem]:
+        """A rack import (:mod:`provisioner.rackcsv`): each row a PATCH of its node,
+        checked as :meth:`save_node` checks one, against the rack as it will be
+        (two rows may not share an IP or a host name). All or none: any problem
+        (its row and field named) stores nothing; else one transaction.
+        ``warnings`` receives what preflight warns of (stored all the same)."""
+        snap = self.view.snapshot()
+        problems = _duplicates(rows)
+        staged: dict[str, Node] = {}
+        for r in rows:
+            try:
+                staged[r.mac] = node_from_fields(
+                    r.mac, r.data, staged.get(r.mac) or snap.node(r.mac), partial=True
+                )
+            except ProvisionerError as exc:
+                problems.append(_row_problem(r.row, exc))
+        if problems:
+            return problems
+        world = self.world(snap)
+        world = preflight.World.of(
+            {**snap.nodes, **staged}.values(),
+            world.profiles,
+            world.bundles,
+            world.releases,
+            dhcp_subnets=world.dhcp_subnets,
+            boot_file=world.boot_file,
+        )
+        events: list[Event] = []
+        changes: list[tuple[str, Change[Node]]] = []
+        hostnames = {n.hostname: n.mac for n in world.nodes.values() if n.hostname}
+        for i, r in enumerate(rows):  # each change fills events[i] (checked in row order)
+            found: list[preflight.Problem] = []
+            change = self._node_change(
+                r.mac,
+                r.data,
+                partial=True,
+                snap=snap,
+                world=world,
+                events=events,
+                found=found,
+                slot=i,
+            )
+            changes.append((r.mac, change))
+            try:
+                unknown = _unknown(staged[r.mac], world, hostnames.get(str(staged[r.mac].hostname)))
+                if unknown is not None:
+                    raise unknown
+                change(snap.node(r.mac))
+            except ProvisionerError as exc:
+                problems.append(_row_problem(r.row, exc))
+            if warnings is not None:
+                warnings += [RowProblem(r.row, p.field, p.message) for p in found]
+        if problems or dry_run or not rows:
+            return problems
+        try:
+            self.store.change_nodes(changes, events)
+        finally:
+            self.view.invalidate()
+        return []
 
     def node_candidate(
         self,
@@ -383,7 +477,14 @@ class Service:
                     ) from None
 
     def delete_profile(self, name: str) -> None:
-        self.store.delete_profile(name)
+        """Refused (Conflict, naming them) while nodes use the profile."""
+        deleted = Event(
+            actor=self.actor,
+            kind="profile.deleted",
+            message=f"profile {name} deleted",
+            data={"name": name},
+        )
+        self.store.delete_profile(name, [deleted])
         self.view.invalidate()
 
     # -- bundles (release images and bundle files: provisioner.media_library) --------------
@@ -400,7 +501,14 @@ class Service:
         def change(current: Bundle | None) -> Bundle:
             return bundle_from_fields(name, data, current, partial=partial)
 
-        return self._write("bundle", name, must_exist, bind(self.store.change_bundle, name), change)
+        saved = Event(
+            actor=self.actor,
+            kind="bundle.saved",
+            message=f"bundle {name} saved",
+            data={"name": name},
+        )
+        write = bind(self.store.change_bundle, name, events=[saved])
+        return self._write("bundle", name, must_exist, write, change)
 
     # -- preflight (provisioner.preflight, docs/preflight.md) -------------------------------
     def world(self, snap: BootSnapshot | None = None) -> preflight.World:
@@ -451,7 +559,27 @@ class Service:
             allowed = ", ".join(r.value for r in TOKEN_ROLES)
             raise ValidationError("role", f"a token's role is one of: {allowed}")
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        return self.store.add_token(name, role, hash_secret(secret)), secret
+        token = self.store.add_token(name, role, hash_secret(secret))
+        self.store.add_event(
+            Event(
+                actor=self.actor,
+                kind="token.created",
+                message=f"API token {name} ({role.value}) created",
+                data={"id": str(token.id), "name": name},
+            )
+        )
+        return token, secret
+
+    def revoke_token(self, token_id: int) -> None:
+        self.store.delete_token(token_id)
+        self.store.add_event(
+            Event(
+                actor=self.actor,
+                kind="token.revoked",
+                message=f"API token {token_id} revoked",
+                data={"id": str(token_id)},
+            )
+        )
 
     def authenticate(self, secret: str) -> Token | None:
         digest = hash_secret(secret)
@@ -549,6 +677,41 @@ def _importing(profile: Profile) -> Change[Profile]:
         return Profile(**data)
 
     return change
+
+
+def _duplicates(rows: Sequence[RackRow]) -> list[RowProblem]:
+    """Rows naming a MAC or host name an earlier row named."""
+    seen: dict[tuple[str, str], int] = {}
+    found = []
+    for r in rows:
+        for key in (("mac", r.mac), ("hostname", str(r.data.get("hostname") or ""))):
+            if key[1] and key in seen:
+                found.append(RowProblem(r.row, key[0], f"{key[1]} is on row {seen[key]} too"))
+            seen.setdefault(key, r.row)
+    return found
+
+
+def _unknown(
+    node: Node, world: preflight.World, hostname_owner: str | None
+) -> ValidationError | None:
+    """What the store would refuse: a profile, bundle or release it lacks, a
+    host name another node has."""
+    if hostname_owner not in (None, node.mac):
+        return ValidationError("hostname", f"{node.hostname!r} is node {hostname_owner}'s")
+    for name, value, known in (
+        ("profile", node.profile, world.profiles),
+        ("bundle", node.bundle, world.bundles),
+        ("release", node.release, world.releases),
+    ):
+        if value is not None and value not in known:
+            return ValidationError(name, f"{name} {value!r} does not exist")
+    return None
+
+
+def _row_problem(row: int, exc: ProvisionerError) -> RowProblem:
+    field = exc.field if isinstance(exc, ValidationError) else "-"
+    message = exc.detail if isinstance(exc, ValidationError) else exc.message
+    return RowProblem(row, field or "-", message)
 
 
 def _jsonable(value: Any) -> Any:

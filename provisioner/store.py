@@ -83,6 +83,12 @@ class Store(Protocol):
         ``events`` are recorded in the same transaction."""
         ...
 
+    def change_nodes(
+        self, changes: Sequence[tuple[str, Change[Node]]], events: Sequence[Event] = ()
+    ) -> list[tuple[Node, bool]]:
+        """:meth:`change_node` for many, in one transaction: all or none (a rack import)."""
+        ...
+
     def delete_node(self, mac: str, events: Sequence[Event] = ()) -> None: ...
 
     # -- profiles ---------------------------------------------------------------

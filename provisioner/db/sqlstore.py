@@ -214,26 +214,81 @@ class SqlStore(AccountsSql):
         self, mac: str, change: Change[Node], events: Sequence[Event] = ()
     ) -> tuple[Node, bool]:
         def run(s: Session) -> tuple[Node, bool]:
-            row, refs, new = self._read_change(s, NodeRow, mac, self._node, change)
-            if new.mac != mac:
-                raise ValidationError("mac", "a node's MAC cannot change")
-            release_id = self._release_id(s, new.release, "release")
-            self._require(s, ProfileRow, new.profile, "profile", "profile")
-            self._require(s, BundleRow, new.bundle, "bundle", "bundle")
-            if new.hostname is not None:
-                other = s.scalar(
-                    select(NodeRow.mac).where(NodeRow.hostname == new.hostname, NodeRow.mac != mac)
-                )
-                if other is not None:
-                    raise Conflict(f"hostname {new.hostname!r} is already used by node {other}")
-            created = row is None
-            row = row or self._added(s, NodeRow(mac=mac, created_at=new.created_at))
-            assign(row, self._node_columns(new, release_id))
-            s.flush()
+            done = self._change_node(s, mac, change)
             self._changed(s, events)
-            return self._node(row, refs), created
+            return done
 
         return self._rmw(run, f"node {mac}")
+
+    def change_nodes(
+        self, changes: Sequence[tuple[str, Change[Node]]], events: Sequence[Event] = ()
+    ) -> list[tuple[Node, bool]]:
+        """:meth:`change_node` for many, in one transaction: all or none (a rack
+        import). A constant number of reads however many nodes (the rows under
+        lock, the names they may refer to, the host names), one flush."""
+
+        def run(s: Session) -> list[tuple[Node, bool]]:
+            macs = list(dict.fromkeys(mac for mac, _ in changes))
+            rows: dict[str, NodeRow] = {}
+            for part in range(0, len(macs), 500):  # bound the statement's parameters
+                chosen = select(NodeRow).where(NodeRow.mac.in_(macs[part : part + 500]))
+                rows.update((r.mac, r) for r in s.scalars(self._locked(chosen)))
+            refs = self._release_refs(s)
+            release_ids = {ref: i for i, ref in refs.items()}
+            profiles = set(s.scalars(select(ProfileRow.name)))
+            bundles = set(s.scalars(select(BundleRow.name)))
+            named = select(NodeRow.hostname, NodeRow.mac).where(NodeRow.hostname.is_not(None))
+            owners = {str(host): str(mac) for host, mac in s.execute(named)}
+            results: list[tuple[Node, bool]] = []
+            for mac, change in changes:
+                row = rows.get(mac)
+                new = change(None if row is None else self._node(row, refs))
+                if new.mac != mac:
+                    raise ValidationError("mac", "a node's MAC cannot change")
+                for field, name, known in (
+                    ("release", new.release, release_ids),
+                    ("profile", new.profile, profiles),
+                    ("bundle", new.bundle, bundles),
+                ):
+                    if name is not None and name not in known:
+                        raise ValidationError(field, f"{field} {name!r} does not exist")
+                if new.hostname is not None and owners.get(new.hostname, mac) != mac:
+                    other = owners[new.hostname]
+                    raise Conflict(f"hostname {new.hostname!r} is already used by node {other}")
+                if row is not None and row.hostname is not None:
+                    owners.pop(row.hostname, None)
+                if new.hostname is not None:
+                    owners[new.hostname] = mac
+                created = row is None
+                if row is None:
+                    row = rows[mac] = self._added(s, NodeRow(mac=mac, created_at=new.created_at))
+                release_id = release_ids.get(new.release) if new.release else None
+                assign(row, self._node_columns(new, release_id))
+                results.append((new, created))
+            s.flush()
+            self._changed(s, events)
+            return results
+
+        return self._rmw(run, f"{len(changes)} nodes")
+
+    def _change_node(self, s: Session, mac: str, change: Change[Node]) -> tuple[Node, bool]:
+        row, refs, new = self._read_change(s, NodeRow, mac, self._node, change)
+        if new.mac != mac:
+            raise ValidationError("mac", "a node's MAC cannot change")
+        release_id = self._release_id(s, new.release, "release")
+        self._require(s, ProfileRow, new.profile, "profile", "profile")
+        self._require(s, BundleRow, new.bundle, "bundle", "bundle")
+        if new.hostname is not None:
+            other = s.scalar(
+                select(NodeRow.mac).where(NodeRow.hostname == new.hostname, NodeRow.mac != mac)
+            )
+            if other is not None:
+                raise Conflict(f"hostname {new.hostname!r} is already used by node {other}")
+        created = row is None
+        row = row or self._added(s, NodeRow(mac=mac, created_at=new.created_at))
+        assign(row, self._node_columns(new, release_id))
+        s.flush()
+        return self._node(row, refs), created
 
     def delete_node(self, mac: str, events: Sequence[Event] = ()) -> None:
         with self._session(write=True) as s:

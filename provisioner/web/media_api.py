@@ -213,17 +213,20 @@ def list_uploads() -> Response:
 def create_upload() -> tuple[Response, int]:
     """Start (or find again) a resumable upload: the target, ``size`` and,
     best, ``sha256`` as JSON."""
-    data = json_body()
+    return start_upload(library(), json_body(), "/api/v1/uploads")
+
+
+def start_upload(lib: MediaLibrary, data: dict[str, Any], base: str) -> tuple[Response, int]:
+    """``POST .../uploads`` (the API's, and the console's with its user's library)."""
     unknown = set(data) - {"target", "name", "version", "bundle", "kind", "filename", "raw"}
     unknown -= {"size", "sha256"}
     if unknown:
         raise ValidationError(sorted(unknown)[0], "unknown field")
     if data.get("size") is None:
         raise ValidationError("size", "required: the number of bytes to upload")
-    lib = library()
     session, created = lib.start(lib.target(data), data.get("size"), data.get("sha256"))
     resp = _session(session)
-    resp.headers["Location"] = f"/api/v1/uploads/{session.id}"
+    resp.headers["Location"] = f"{base}/{session.id}"
     return resp, 201 if created else 200
 
 
@@ -243,7 +246,11 @@ def delete_upload(upload_id: str) -> tuple[str, int]:
 def put_upload(upload_id: str) -> tuple[Response, int]:
     """``Content-Range: bytes START-END/SIZE`` and those bytes; or ``bytes
     */SIZE`` and no body to ask for the offset (and finish a complete upload)."""
-    lib = library()
+    return put_range(library(), upload_id)
+
+
+def put_range(lib: MediaLibrary, upload_id: str) -> tuple[Response, int]:
+    """``PUT .../uploads/ID`` (the API's, and the console's with its user's library)."""
     session = lib.uploads.get(upload_id)
     header = request.headers.get("Content-Range", "")
     m = _CONTENT_RANGE.match(header.strip())

@@ -98,25 +98,42 @@ class MemoryStore(MemoryAccounts):
     def change_node(
         self, mac: str, change: Callable[[Node | None], Node], events: Sequence[Event] = ()
     ) -> tuple[Node, bool]:
-        with self._lock:
-            old = self._nodes.get(mac)
-            new = change(old)
-            if new.mac != mac:
-                raise ValidationError("mac", "a node's MAC cannot change")
-            self._check_refs(new.release, new.bundle)
-            if new.profile is not None and new.profile not in self._profiles:
-                raise ValidationError("profile", f"profile {new.profile!r} does not exist")
-            if new.hostname is not None:
-                other = next(
-                    (n.mac for n in self._nodes.values() if n.hostname == new.hostname), mac
-                )
-                if other != mac:
-                    raise Conflict(f"hostname {new.hostname!r} is already used by node {other}")
-            self._nodes[mac] = new
+        return self.change_nodes([(mac, change)], events)[0]
+
+    def change_nodes(
+        self,
+        changes: Sequence[tuple[str, Callable[[Node | None], Node]]],
+        events: Sequence[Event] = (),
+    ) -> list[tuple[Node, bool]]:
+        with self._lock:  # all or none: check every change before storing one
+            staged: dict[str, Node] = {}
+            results = []
+            for mac, change in changes:
+                old = staged.get(mac, self._nodes.get(mac))
+                new = change(old)
+                if new.mac != mac:
+                    raise ValidationError("mac", "a node's MAC cannot change")
+                self._check_refs(new.release, new.bundle)
+                if new.profile is not None and new.profile not in self._profiles:
+                    raise ValidationError("profile", f"profile {new.profile!r} does not exist")
+                if new.hostname is not None:
+                    other = next(
+                        (
+                            n.mac
+                            for n in {**self._nodes, **staged}.values()
+                            if n.hostname == new.hostname and n.mac != mac
+                        ),
+                        None,
+                    )
+                    if other is not None:
+                        raise Conflict(f"hostname {new.hostname!r} is already used by node {other}")
+                staged[mac] = new
+                results.append((new, old is None))
+            self._nodes.update(staged)
             for event in events:
                 self._add_event(event)
             self._stamp += 1
-            return new, old is None
+            return results
 
     def delete_node(self, mac: str, events: Sequence[Event] = ()) -> None:
         with self._lock:

@@ -181,3 +181,18 @@ def test_roles_are_ordered_and_user_names_are_checked() -> None:
     for bad in ("", "Anna", "1anna", "-a", "a" * 33, "<script>"):
         with pytest.raises(ValidationError):
             validate_username(bad)
+
+
+def test_the_last_admin_can_be_neither_removed_nor_demoted(any_store: Store) -> None:
+    accounts = Accounts(any_store, Settings(console_idle_minutes=30))
+    accounts.add_user("ada", Role.ADMIN, "a-long-password")
+    accounts.add_user("vera", Role.VIEWER, "a-long-password")
+    with pytest.raises(Conflict, match="last admin"):
+        accounts.remove_user("ada")
+    with pytest.raises(Conflict, match="last admin"):
+        accounts.set_role("ada", Role.OPERATOR)
+    accounts.set_role("ada", Role.ADMIN)  # staying admin is no loss
+    accounts.set_role("vera", Role.ADMIN)
+    accounts.set_role("ada", Role.VIEWER)  # another admin is left
+    accounts.remove_user("ada")
+    assert [(u.name, u.role) for u in any_store.list_users()] == [("vera", Role.ADMIN)]

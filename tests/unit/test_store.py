@@ -243,3 +243,32 @@ def test_changing_many_profiles_is_all_or_none_in_one_transaction(store: SqlStor
     assert stored["kept"].description == "new"
     assert stored["p1"].release == "avbox:2.0"
     assert store.list_events(None, 1)[0].kind == "profile.imported"
+
+
+@pytest.mark.parametrize("kind", ["sql", "memory"])
+def test_change_nodes_stores_all_or_none(store: SqlStore, kind: str) -> None:
+    from tests.support.fakes import MemoryStore
+
+    s = store if kind == "sql" else MemoryStore()
+    s.change_profile("base", lambda _: Profile(name="base"))
+    s.change_node("52:54:00:50:00:09", lambda _: Node("52:54:00:50:00:09", hostname="taken"))
+    new = [
+        (f"52:54:00:50:00:0{i}", lambda _, i=i: Node(f"52:54:00:50:00:0{i}", hostname=f"n{i}"))
+        for i in range(1, 4)
+    ]
+    clash = ("52:54:00:50:00:05", lambda _: Node("52:54:00:50:00:05", hostname="taken"))
+    with pytest.raises(Conflict, match="taken"):
+        s.change_nodes([*new, clash])
+    unknown = ("52:54:00:50:00:06", lambda _: Node("52:54:00:50:00:06", profile="nosuch"))
+    with pytest.raises(ValidationError, match="nosuch"):
+        s.change_nodes([*new, unknown])
+    assert [n.mac for n in s.list_nodes()] == ["52:54:00:50:00:09"]
+    # the host name moves from one node to another inside the batch
+    rename = ("52:54:00:50:00:09", lambda old: replace(old, hostname="free", profile="base"))
+    takes = ("52:54:00:50:00:04", lambda _: Node("52:54:00:50:00:04", hostname="taken"))
+    done = s.change_nodes([*new, rename, takes], [Event("node.imported", "five")])
+    assert [created for _, created in done] == [True, True, True, False, True]
+    stored = {n.mac: n for n in s.list_nodes()}
+    assert stored["52:54:00:50:00:09"].hostname == "free"
+    assert stored["52:54:00:50:00:04"].hostname == "taken"
+    assert s.list_events(None, 1)[0].kind == "node.imported"

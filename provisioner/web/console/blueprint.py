@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, current_app, render_template, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from provisioner.domain import Role, User
 from provisioner.errors import ProvisionerError
@@ -82,3 +83,12 @@ def _error(exc: ProvisionerError) -> tuple[str, int]:
     """A refused request as a page (the API's JSON table gives the status)."""
     status = status_for(type(exc)) or 500
     return render_template("console/error.html", status=status, message=exc.message), status
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(exc: RequestEntityTooLarge) -> tuple[str, int]:
+    """A form past the server's body limit: a page saying so, not the API's JSON."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    size = f" ({limit} bytes at most)" if limit else ""
+    message = f"The form was too large{size}. Send a smaller file."
+    return render_template("console/error.html", status=413, message=message), 413

@@ -6,6 +6,10 @@ while there is an error."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from flask import flash
+
 from provisioner.errors import PreflightError, ProvisionerError, ValidationError
 
 
@@ -26,3 +30,14 @@ class FormErrors(dict[str, str]):
             self.add(exc.field, exc.detail)
         else:
             self.add("", exc.message)
+
+
+def flash_outcome(change: Callable[[], object], done: str, refused: str) -> None:
+    """Run ``change``; flash ``done``, or ``refused`` and the service's reason
+    (a delete refused while something uses the thing, say)."""
+    try:
+        change()
+    except ProvisionerError as exc:
+        flash(f"{refused}: {exc.message}", "error")
+    else:
+        flash(done, "ok")

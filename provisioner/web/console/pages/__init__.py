@@ -5,7 +5,18 @@ from __future__ import annotations
 
 import importlib
 
-PAGES = ("login", "rack", "node", "node_form")
+PAGES = (
+    "login",
+    "rack",
+    "node",
+    "node_form",
+    "rack_import",
+    "profiles",
+    "releases",
+    "bundles",
+    "tokens",
+    "users",
+)
 
 
 def load() -> None:
