@@ -33,6 +33,7 @@ def test_a_new_tokens_secret_is_shown_once_and_works_until_revoked(
     expect(page.locator(".flash-ok")).to_contain_text("revoked")
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(req, timeout=30)
+    refused.value.close()  # the error holds the answer's socket open
     assert refused.value.code == 401
     with server_store(console.server.data_dir) as store:
         kinds = {(e.kind, e.actor) for e in store.list_events(None, 50)}

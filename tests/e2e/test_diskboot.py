@@ -116,9 +116,12 @@ def test_a_bios_box_lives_from_its_disk_install_update_rollback_fallback_power_c
     # (written while the agent's clean unmount is the last thing on the data partition:
     # debugfs does not replay a journal the running system leaves behind)
     il.write_data_file(vm, "/marker", b"keep me\n")
-    vm.boot(900, from_disk=True)
+    # the network still first, as the install left it: pxelinux gets `local`
+    # (LOCALBOOT 0) and SeaBIOS goes on to the disk
+    vm.boot(900, then_disk=True)
     _running(il, vm, "1.0", "A")
     console = vm.console(400)
+    assert "action local" in console or "LOCALBOOT" in console or "local" in console, console
     assert "provisioner: booting slot A" in console, console
     assert f"{HOST} login:" in console, console
     assert il.node_state(vm).running["addresses"] == "192.0.2.60/24"

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,9 +103,25 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def _alive(pid: int) -> bool:
+    """``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def kill_hard(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL a server we started and its workers, by PID: a crash, not a stop."""
-    for pid in [proc.pid, *descendants(proc.pid)]:
+    """SIGKILL a server we started and its workers, by PID: a crash, not a stop.
+    Returns once every one of them is gone: a worker killed inside a slow fsync
+    holds its flock (and may finish that write) until it exits, and a restart that
+    came earlier would see a lock that no crash leaves behind."""
+    pids = [proc.pid, *descendants(proc.pid)]
+    for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     proc.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in pids[1:]):
+        assert time.monotonic() < deadline, f"killed workers still there: {pids[1:]}"
+        time.sleep(0.05)
