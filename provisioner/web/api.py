@@ -208,7 +208,7 @@ def import_syslinux() -> tuple[Response, int]:
 
 
 # -- events and tokens -----------------------------------------------------------------------------
-#: event ids are an INTEGER column: 32 bits on PostgreSQL (SQLite's are 64)
+#: event and token ids are INTEGER columns: 32 bits on PostgreSQL (SQLite's are 64)
 EVENT_ID_MAX = 2**31 - 1
 
 
@@ -241,7 +241,9 @@ def create_token() -> tuple[Response, int]:
     return jsonify({**token_view(token), "token": secret}), 201
 
 
-@bp.delete("/tokens/<int:token_id>")
-def delete_token(token_id: int) -> tuple[str, int]:
-    ctx().store.delete_token(token_id)
+@bp.delete("/tokens/<token_id>")
+def delete_token(token_id: str) -> tuple[str, int]:
+    """Not ``<int:token_id>``: a path that is not a number must reach the token check
+    (a viewer's write is refused, whatever its path) and then be a 422, not a 404."""
+    ctx().store.delete_token(parse_count("token_id", token_id, 0, EVENT_ID_MAX))
     return "", 204

@@ -8,7 +8,6 @@ from provisioner.domain import TOKEN_ROLES, Action, State
 from provisioner.web.media_openapi import media_paths, media_schemas
 from provisioner.web.openapi_parts import (
     BAD,
-    CONFLICT,
     ERRORS,
     MISSING,
     OPTIONS_IN,
@@ -159,6 +158,27 @@ _SCHEMAS: dict[str, Any] = {
             "actor": {**STR_OR_NULL, "description": "the console user who made the change"},
         },
     },
+    "ImportReport": {
+        "type": "object",
+        "description": "What an import did (or, dry_run, would do) per label; a refused "
+        "import (409, 422) also has `error`",
+        "properties": {
+            **{
+                k: {"type": "array", "items": {"type": "string"}}
+                for k in ("created", "replaced", "unchanged", "refused", "skipped", "warnings")
+            },
+            "problems": {
+                "type": "array",
+                "description": "The errors that refuse the file, by line",
+                "items": {
+                    "type": "object",
+                    "required": ["line", "message"],
+                    "properties": {"line": {"type": "integer"}, "message": {"type": "string"}},
+                },
+            },
+            "error": {"$ref": "#/components/schemas/Error/properties/error"},
+        },
+    },
     "Token": {
         "type": "object",
         "properties": {
@@ -237,9 +257,9 @@ def openapi_document() -> dict[str, Any]:
                 ],
                 "requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}}},
                 "responses": {
-                    "200": json({"type": "object"}),
-                    **BAD,
-                    **CONFLICT,
+                    "200": json(ref("ImportReport")),
+                    "409": json(ref("ImportReport"), "Labels that would change profiles"),
+                    "422": json(ref("ImportReport"), "Not UTF-8, or errors in the file"),
                     **TOO_LARGE,
                     **ERRORS,
                 },
@@ -280,8 +300,10 @@ def openapi_document() -> dict[str, Any]:
             },
         },
         "/api/v1/tokens/{token_id}": {
-            "parameters": [path_param("token_id", "Token id")],
-            "delete": no_content("Revoke a token", "Revoked", MISSING),
+            "parameters": [
+                {**path_param("token_id", "Token id"), "schema": {"type": "integer", "minimum": 0}}
+            ],
+            "delete": no_content("Revoke a token", "Revoked", BAD, MISSING),
         },
         "/boot/pxelinux.cfg/{name}": {
             "parameters": [path_param("name", "01-<mac> or default")],
