@@ -49,7 +49,7 @@ from provisioner.dhcp.policy import (
     describe_reply,
     describe_request,
 )
-from provisioner.dhcp.subnets import OncePer, lease_table, snapshot
+from provisioner.dhcp.subnets import OncePer, describe_pools, lease_table, snapshot
 from provisioner.errors import ConfigError
 
 log = logging.getLogger("provisioner.dhcp")
@@ -176,7 +176,7 @@ class DhcpServer:
             cfg.server_ip,
             SERVER_PORT,
             PXE_PORT,
-            f", pool {cfg.pool[0]}-{cfg.pool[1]}" if cfg.pool else "",
+            describe_pools(cfg),
             len(snap.nodes),
             len(leases),
         )

@@ -107,6 +107,14 @@ def snapshot(cfg: DhcpConfig, nodes: Iterable[tuple[str, NodeNet]]) -> Snapshot:
     return Snapshot.build(nodes, not_reservable(cfg), fixed)
 
 
+def describe_pools(cfg: DhcpConfig) -> str:
+    """For the start-up line: ``, pool A-B`` or ``, subnets N1 (A-B), N2 (...)``."""
+    if not cfg.subnets:
+        return f", pool {cfg.pool[0]}-{cfg.pool[1]}" if cfg.pool else ""
+    parts = (f"{s.network} ({' '.join(f'{a}-{b}' for a, b in s.pools)})" for s in cfg.subnets)
+    return ", subnets " + ", ".join(parts)
+
+
 # -- from the settings -------------------------------------------------------------------------
 def parse_subnets(raw: Sequence[Mapping[str, object]], base: DhcpConfig) -> tuple[Subnet, ...]:
     """``[[dhcp_subnets]]`` tables -> subnets, each inheriting ``base``'s DNS,

@@ -18,7 +18,7 @@ from provisioner.dhcp.leases import Snapshot
 from provisioner.dhcp.options import MessageType, Opt, encode_suboptions
 from provisioner.dhcp.packet import Packet, parse
 from provisioner.dhcp.policy import State
-from provisioner.dhcp.subnets import OncePer, lease_table, select, snapshot
+from provisioner.dhcp.subnets import OncePer, describe_pools, lease_table, select, snapshot
 from provisioner.errors import ConfigError
 from tests.support.dhcp import handle
 
@@ -269,3 +269,11 @@ def test_once_per_remembers_a_bounded_number_of_sources() -> None:
     assert once.suppressed == 9_900
     assert once.allow("10.9.9.9", 61.0)  # the old ones aged out
     assert len(once) == 1
+
+
+def test_the_start_up_line_names_each_subnet_and_its_pools(tmp_path: Path) -> None:
+    assert describe_pools(config(tmp_path)) == (
+        ", subnets 192.0.2.0/26 (192.0.2.10-192.0.2.20), "
+        "192.0.2.64/26 (192.0.2.80-192.0.2.81 192.0.2.90-192.0.2.90), "
+        "192.0.2.128/26 (192.0.2.140-192.0.2.150)"
+    )
