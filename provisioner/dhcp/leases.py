@@ -214,7 +214,10 @@ class LeaseTable:
     def in_pool(self, ip: int) -> bool:
         if ip in self._exclude:
             return False
-        return any(first <= ip <= last for first, last in self.ranges)
+        for first, last in self.ranges:  # noqa: SIM110 - any() builds a generator per packet
+            if first <= ip <= last:
+                return True
+        return False
 
     def lease_of(self, mac: str) -> Lease | None:
         ip = self._by_mac.get(mac)

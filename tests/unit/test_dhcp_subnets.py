@@ -6,15 +6,17 @@ the bounded once-a-minute log of relays from unconfigured subnets. Pure."""
 from __future__ import annotations
 
 import struct
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from provisioner.config import load_settings
 from provisioner.daemons import dhcp_config
 from provisioner.dhcp.config import DhcpConfig
-from provisioner.dhcp.leases import Snapshot
+from provisioner.dhcp.leases import LeaseTable, Scope, Snapshot
 from provisioner.dhcp.options import MessageType, Opt, encode_suboptions
 from provisioner.dhcp.packet import Packet, parse
 from provisioner.dhcp.policy import State
@@ -277,3 +279,51 @@ def test_the_start_up_line_names_each_subnet_and_its_pools(tmp_path: Path) -> No
         "192.0.2.64/26 (192.0.2.80-192.0.2.81 192.0.2.90-192.0.2.90), "
         "192.0.2.128/26 (192.0.2.140-192.0.2.150)"
     )
+
+
+# -- one lease table, several subnets ---------------------------------------------------------
+
+NET_A, NET_B = IPv4Network("192.0.2.64/29"), IPv4Network("192.0.2.72/29")
+BASE = int(NET_A.network_address)
+SCOPES = (Scope(NET_A, ((BASE + 2, BASE + 5),)), Scope(NET_B, ((BASE + 10, BASE + 13),)))
+STEP_MACS = [f"52:54:00:00:01:{i:02x}" for i in range(5)]
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["discover", "request", "release", "tick"]),
+            st.integers(0, len(STEP_MACS) - 1),
+            st.integers(0, 1),  # which subnet the client is on
+            st.integers(0, 15),  # an address offset in either subnet
+        ),
+        max_size=60,
+    )
+)
+def test_offers_stay_in_the_clients_subnet_and_no_address_goes_to_two_macs(
+    steps: list[tuple[str, int, int, int]],
+) -> None:
+    reserved = IPv4Address(BASE + 6)  # in A, outside its pool
+    snap = Snapshot.build([], fixed=[(STEP_MACS[0], reserved)])
+    table = LeaseTable(
+        None, pools=[(IPv4Address(a), IPv4Address(b)) for sc in SCOPES for a, b in sc.ranges]
+    )
+    now = 0.0
+    for action, m, s, off in steps:
+        mac, scope, ip = STEP_MACS[m], SCOPES[s], BASE + off
+        if action == "discover":
+            hold = table.choose(mac, snap, ip, now, 60, scope=scope)
+            if hold is not None:
+                assert hold.ip in scope
+                assert (hold.ip == int(reserved)) == (mac == STEP_MACS[0] and s == 0)
+            table.apply(hold)
+        elif action == "request" and ip in scope and table.assignable(ip, mac, snap, now):
+            table.bind(ip, mac, now, 120)
+        elif action == "release":
+            table.release(ip, mac)
+        else:
+            now += 25
+            table.expire_holds(now)
+        live = [int(lease.ip) for lease in table.leases() if lease.expires > now]
+        assert len(live) == len(set(live))
