@@ -106,3 +106,34 @@ def test_each_subnet_gets_its_own_addresses_and_boot_options_and_a_stray_relay_n
     assert len(stray) >= 3, log  # udhcpc asked three times, the relay passed each on
     assert sum("WARNING" in line for line in stray) == 1, stray
     assert "ACK" not in " ".join(line for line in log.splitlines() if "192.0.2.193" in line)
+
+
+def test_perfdhcp_relayed_with_link_selection_is_served_from_the_selected_subnet(
+    lab: netns.Lab,
+) -> None:
+    """300 new clients through a relay at 192.0.2.2 (in the direct subnet) whose
+    option 82 names the link 198.18.0.1 (RFC 3527): every ACK comes from the
+    198.18.0.0/22 subnet's pool, none is lost. 198.18.0.0/15 only ever appears
+    inside DHCP payloads (as in benchmarks/dhcp)."""
+    netns.need_commands("perfdhcp")
+    settings = lab.workdir / "provisioner.toml"
+    settings.write_text(
+        SETTINGS + '[[dhcp_subnets]]\nsubnet = "198.18.0.0/22"\n'
+        'pools = ["198.18.0.10-198.18.3.250"]\nrouter = "198.18.0.1"\n'
+    )
+    dhcp.start_server(lab, "full", "--config", str(settings), "--log-level", "INFO")
+    relay = lab.add_client("r0", "192.0.2.2/24")
+    link = "-o", "82,0504c6120001"  # sub-option 5, 4 bytes: 198.18.0.1
+    result = relay.run(
+        "perfdhcp", "-4", "-g", "single", "-l", "192.0.2.2", "-L", "67", "-r", "100", "-p", "3",
+        "-d", "1", "-W", "1000000", "-R", "100000000", *link, "192.0.2.1",
+        timeout=60,
+    )  # fmt: skip
+    out = result.stdout + result.stderr
+    block = out.split("***Statistics for: REQUEST-ACK***", 1)[1]
+    sent = int(block.split("sent packets: ", 1)[1].split()[0])
+    assert sent >= 250, out
+    assert int(block.split("received packets: ", 1)[1].split()[0]) == sent, out
+    acks = [line for line in dhcp.log_of(lab).splitlines() if " DHCP ACK " in line]
+    assert len(acks) == sent
+    assert all(line.split(" DHCP ACK ")[1].split()[1].startswith("198.18.") for line in acks)
