@@ -33,7 +33,11 @@ class Subnet:
     pools: tuple[Range, ...] = ()
     reservations: tuple[tuple[str, IPv4Address], ...] = ()
     #: ``network`` and ``pools`` as the lease table takes them
-    scope: Scope | None = None
+    scope: Scope = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ranges = tuple((int(a), int(b)) for a, b in self.pools)
+        object.__setattr__(self, "scope", Scope(self.network, ranges))
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
 
 from provisioner.dhcp.config import DhcpConfig, Range, Subnet, parse_address, parse_pool
-from provisioner.dhcp.leases import LeaseTable, NodeNet, Scope, Snapshot
+from provisioner.dhcp.leases import LeaseTable, NodeNet, Snapshot
 from provisioner.dhcp.options import DhcpPacketError, Opt, decode_suboptions
 from provisioner.dhcp.packet import ZERO, Packet
 from provisioner.domain import Lease, normalize_mac
@@ -149,9 +149,13 @@ def _subnet(table: Mapping[str, object], base: DhcpConfig, where: str) -> Subnet
     router = address("router")
     if router is not None:
         inside("router", router)
-    pools = tuple(_pool(p, f"{where}.pools", inside) for p in _strings(table.get("pools")))
+    texts = _strings(table.get("pools"), f"{where}.pools")
+    pools = tuple(_pool(text, f"{where}.pools", inside) for text in texts)
     reservations = _reservations(table.get("reservations"), f"{where}.reservations", inside)
-    dns = _strings(table.get("dns_servers"))
+    for mac, ip in reservations:
+        if ip == router:
+            raise ConfigError(f"{where}.reservations.{mac}", f"{ip} is the subnet's router")
+    dns = _strings(table.get("dns_servers"), f"{where}.dns_servers")
     lease_time = table.get("lease_time", base.lease_time)
     if not isinstance(lease_time, int) or isinstance(lease_time, bool) or lease_time < 60:
         raise ConfigError(f"{where}.lease_time", "must be a whole number of seconds, at least 60")
@@ -174,8 +178,7 @@ def _subnet(table: Mapping[str, object], base: DhcpConfig, where: str) -> Subnet
         bios_loader=bios,
         uefi_loader=uefi,
     )
-    ranges = tuple((int(a), int(b)) for a, b in pools)
-    return Subnet(network, cfg, pools, reservations, Scope(network, ranges))
+    return Subnet(network, cfg, pools, reservations)
 
 
 def _loader(table: Mapping[str, object], key: str, default: str, where: str) -> str:
@@ -185,13 +188,13 @@ def _loader(table: Mapping[str, object], key: str, default: str, where: str) -> 
     return value
 
 
-def _strings(value: object) -> list[str]:
+def _strings(value: object, where: str) -> list[str]:
     """A list of strings, or one string of comma-separated ones."""
     if value is None:
         return []
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list):
-        raise ConfigError("dhcp_subnets", f"{value!r} is not a list")
+        raise ConfigError(where, f"{value!r} is not a list")
     return [str(item).strip() for item in items if str(item).strip()]
 
 
@@ -217,7 +220,18 @@ def _reservations(value: object, where: str, inside: Inside) -> tuple[tuple[str,
 
 
 def _no_overlaps(subnets: Sequence[Subnet]) -> None:
+    """Subnets, pools and reservations (a MAC or an address reserved twice)."""
     pools: list[tuple[Range, str]] = []
+    macs: dict[str, int] = {}
+    addresses: dict[IPv4Address, str] = {}
+    for i, subnet in enumerate(subnets):
+        for mac, ip in subnet.reservations:
+            where = f"dhcp_subnets[{i}].reservations.{mac}"
+            if mac in macs:
+                raise ConfigError(where, f"{mac} is already reserved in dhcp_subnets[{macs[mac]}]")
+            if ip in addresses:
+                raise ConfigError(where, f"{ip} is already reserved for {addresses[ip]}")
+            macs[mac], addresses[ip] = i, mac
     for i, subnet in enumerate(subnets):
         for j, other in enumerate(subnets[:i]):
             if subnet.network.overlaps(other.network):

@@ -131,6 +131,14 @@ def test_subnets_are_also_taken_as_json_from_the_environment() -> None:
             "not a host address",
         ),
         ('subnet = "192.0.2.0/26"\nrouters = "192.0.2.1"', "dhcp_subnets[0].routers", "unknown"),
+        (
+            'subnet = "192.0.2.0/26"\nrouter = "192.0.2.1"\n'
+            'reservations = { "52:54:00:c0:02:01" = "192.0.2.1" }',
+            "dhcp_subnets[0].reservations.52:54:00:c0:02:01",
+            "router",
+        ),
+        ('subnet = "192.0.2.0/26"\npools = "192.0.2.9"', "dhcp_subnets[0].pools", "START-END"),
+        ('subnet = "192.0.2.0/26"\ndns_servers = 5', "dhcp_subnets[0].dns_servers", "not a list"),
         ('subnet = "192.0.2.1/26"', "dhcp_subnets[0].subnet", "host bits"),
         ('pools = ["192.0.2.2-192.0.2.3"]', "dhcp_subnets[0].subnet", "missing"),
         ('subnet = "192.0.2.0/26"\nlease_time = 10', "dhcp_subnets[0].lease_time", "at least"),
@@ -154,6 +162,24 @@ def test_overlapping_pools_and_subnets_are_errors_naming_the_field(tmp_path: Pat
     with pytest.raises(ConfigError, match="overlaps") as err:
         config(tmp_path, f'dhcp = "full"\ninterface = "br0"\n{nets}\n')
     assert err.value.source == "dhcp_subnets[1].subnet"
+
+
+def test_a_mac_or_an_address_reserved_twice_is_an_error_naming_the_second(
+    tmp_path: Path,
+) -> None:
+    def two(first: str, second: str) -> str:
+        return (
+            'dhcp = "full"\ninterface = "br0"\n'
+            f'[[dhcp_subnets]]\nsubnet = "192.0.2.0/26"\nreservations = {{ {first} }}\n'
+            f'[[dhcp_subnets]]\nsubnet = "192.0.2.64/26"\nreservations = {{ {second} }}\n'
+        )
+
+    with pytest.raises(ConfigError, match="already reserved in dhcp_subnets") as err:
+        config(tmp_path, two(f'"{MAC}" = "192.0.2.5"', f'"{MAC}" = "192.0.2.70"'))
+    assert err.value.source == f"dhcp_subnets[1].reservations.{MAC}"
+    with pytest.raises(ConfigError, match="already reserved for") as err:
+        config(tmp_path, two(f'"{MAC}" = "192.0.2.5", "{OTHER}" = "192.0.2.5"', ""))
+    assert err.value.source == "dhcp_subnets[0].reservations." + OTHER
 
 
 def test_a_top_level_pool_beside_subnets_is_refused(tmp_path: Path) -> None:
