@@ -115,6 +115,23 @@ def describe_pools(cfg: DhcpConfig) -> str:
     return ", subnets " + ", ".join(parts)
 
 
+def subnet_view(subnet: Subnet) -> dict[str, object]:
+    """JSON for the API: what this subnet's clients get, inherited values included."""
+    cfg = subnet.cfg
+    return {
+        "subnet": str(subnet.network),
+        "pools": [f"{a}-{b}" for a, b in subnet.pools],
+        "router": str(cfg.router) if cfg.router else None,
+        "dns_servers": [str(a) for a in cfg.dns_servers],
+        "domain": cfg.domain,
+        "lease_time": cfg.lease_time,
+        "next_server": str(cfg.boot_server),
+        "bios_loader": cfg.bios_loader,
+        "uefi_loader": cfg.uefi_loader,
+        "reservations": {mac: str(ip) for mac, ip in subnet.reservations},
+    }
+
+
 # -- from the settings -------------------------------------------------------------------------
 def parse_subnets(raw: Sequence[Mapping[str, object]], base: DhcpConfig) -> tuple[Subnet, ...]:
     """``[[dhcp_subnets]]`` tables -> subnets, each inheriting ``base``'s DNS,
