@@ -228,8 +228,9 @@ class DhcpServer:
                 warn = result.warn and (
                     result.once_per is None or self._once.allow(result.once_per, time.monotonic())
                 )
-                level = logging.WARNING if warn else logging.DEBUG
-                log.log(level, "%s: %s", describe_request(request), result.why)
+                if warn or log.isEnabledFor(logging.DEBUG):
+                    level = logging.WARNING if warn else logging.DEBUG
+                    log.log(level, "%s: %s", describe_request(request), result.why)
         except DhcpPacketError as exc:
             self._dropped(source, exc)
         except Exception:
