@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import json
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -117,6 +118,17 @@ class Settings:
         "itself when DNS is on.",
     )
     dhcp_netmask: str = _setting("", "full DHCP: subnet mask; empty: the interface's.")
+    dhcp_subnets: tuple[dict[str, Any], ...] = _setting(
+        (),
+        "Subnets served, each a TOML table ``[[dhcp_subnets]]`` (JSON list in the "
+        "environment) with ``subnet`` and optionally ``pools``, ``router``, "
+        "``dns_servers``, ``domain``, ``lease_time``, ``next_server``, ``bios_loader``, "
+        "``uefi_loader``, ``reservations`` (MAC = address). A request is served from the "
+        "subnet holding its relay's link selection (option 82.5), ``giaddr``, ``ciaddr`` "
+        "or the interface's address; relays from other subnets get nothing. Empty: one "
+        "implicit subnet from the ``dhcp_*`` settings above, relays from anywhere. See "
+        "docs/dhcp.md.",
+    )
     dns_upstream: str = _setting(
         "", "DNS forwarder IP:PORT for names outside the domain; empty: REFUSED."
     )
@@ -233,7 +245,18 @@ def _to_bool(raw: object) -> bool:
     raise ValueError(f"{raw!r} is not a boolean")
 
 
+def _tables(raw: object) -> tuple[dict[str, Any], ...]:
+    """TOML's array of tables, or the same as a JSON string (environment, CLI)."""
+    if isinstance(raw, str):
+        raw = json.loads(raw) if raw.strip() else []
+    if not isinstance(raw, list | tuple) or not all(isinstance(t, dict) for t in raw):
+        raise ValueError("expected a list of tables ([[name]] in TOML)")
+    return tuple(dict(t) for t in raw)
+
+
 def _converter(f: dataclasses.Field[Any]) -> Callable[[object], Any]:
+    if str(f.type).startswith("tuple[dict"):
+        return _tables
     kind = {"Path": Path, "int": int, "float": float, "bool": _to_bool}.get(str(f.type), str)
 
     def convert(raw: object) -> Any:

@@ -19,6 +19,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
 
 from provisioner import netio
@@ -28,6 +29,7 @@ from provisioner.dhcp.backend import DhcpBackend
 from provisioner.dhcp.config import MODES, DhcpConfig, parse_address, parse_pool
 from provisioner.dhcp.leases import NodeNet, node_net
 from provisioner.dhcp.server import DhcpServer
+from provisioner.dhcp.subnets import parse_subnets
 from provisioner.dns.records import RecordSource
 from provisioner.dns.server import DnsConfig, DnsServer
 from provisioner.domain import Lease, parse_host_port
@@ -169,7 +171,9 @@ def dhcp_config(
         dns = (server_ip,) if settings.dns else ()
     if settings.dhcp_lease_time < 60:
         raise ConfigError("dhcp_lease_time", "must be at least 60 seconds")
-    return DhcpConfig(
+    if settings.dhcp_subnets and settings.dhcp_pool:
+        raise ConfigError("dhcp_pool", "with dhcp_subnets, give each subnet its own pools")
+    base = DhcpConfig(
         mode=settings.dhcp,
         server_ip=server_ip,
         http_port=parse_host_port(settings.http, "http")[1],
@@ -183,7 +187,11 @@ def dhcp_config(
         bios_loader=settings.bios_loader,
         uefi_loader=settings.uefi_loader,
         ipxe_script=settings.ipxe_script,
+        interface_ip=interface_ip,
     )
+    if not settings.dhcp_subnets:
+        return base
+    return replace(base, subnets=parse_subnets(settings.dhcp_subnets, base))
 
 
 class ServiceBackend:

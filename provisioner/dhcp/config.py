@@ -7,13 +7,37 @@ settings at start-up.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 
 from provisioner.bootnames import base_url
+from provisioner.dhcp.leases import Scope
 from provisioner.dhcp.options import Opt, network_options, u32
 from provisioner.errors import ConfigError
 
 MODES = ("proxy", "full")
+
+#: an inclusive address range (first, last)
+Range = tuple[IPv4Address, IPv4Address]
+
+
+@dataclass(frozen=True, slots=True)
+class Subnet:
+    """One configured subnet (``[[dhcp_subnets]]``): the clients it serves are
+    those whose relay (``giaddr``, or the RFC 3527 link selection) or receiving
+    interface is in ``network``; ``cfg`` is the whole configuration they get
+    (pools, router, DNS, domain, lease time, boot options), ``reservations``
+    MAC -> address."""
+
+    network: IPv4Network
+    cfg: DhcpConfig
+    pools: tuple[Range, ...] = ()
+    reservations: tuple[tuple[str, IPv4Address], ...] = ()
+    #: ``network`` and ``pools`` as the lease table takes them
+    scope: Scope = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ranges = tuple((int(a), int(b)) for a, b in self.pools)
+        object.__setattr__(self, "scope", Scope(self.network, ranges))
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +59,13 @@ class DhcpConfig:
     ipxe_script: bool = True
     #: seconds an offered address stays set aside for the client it was offered to
     offer_hold: int = 60
+    #: boot server clients are sent to (siaddr, TFTP, HTTP); None: ``server_ip``
+    next_server: IPv4Address | None = None
+    #: the receiving interface's address: which subnet direct clients are on
+    interface_ip: IPv4Address | None = None
+    #: configured subnets; empty: one implicit subnet made of the fields above,
+    #: taking relays from any ``giaddr`` (the single-pool configuration)
+    subnets: tuple[Subnet, ...] = ()
     # -- wire forms, computed once (the policy copies them into every reply) --
     server_id: bytes = field(init=False, repr=False, compare=False)
     lease_options: dict[int, bytes] = field(init=False, repr=False, compare=False)
@@ -50,8 +81,12 @@ class DhcpConfig:
         object.__setattr__(self, "network_options", net)
 
     @property
+    def boot_server(self) -> IPv4Address:
+        return self.next_server or self.server_ip
+
+    @property
     def http_base(self) -> str:
-        return base_url(str(self.server_ip), self.http_port)
+        return base_url(str(self.boot_server), self.http_port)
 
     @property
     def full(self) -> bool:
@@ -65,14 +100,14 @@ def parse_address(value: str, name: str) -> IPv4Address:
         raise ConfigError(name, f"{value!r} is not an IPv4 address") from None
 
 
-def parse_pool(value: str) -> tuple[IPv4Address, IPv4Address] | None:
+def parse_pool(value: str, name: str = "dhcp_pool") -> Range | None:
     """``"START-END"`` (inclusive) or "" for none."""
     if not value.strip():
         return None
     first, sep, last = value.partition("-")
     if not sep:
-        raise ConfigError("dhcp_pool", f"{value!r} is not START-END")
-    start, end = parse_address(first, "dhcp_pool"), parse_address(last, "dhcp_pool")
+        raise ConfigError(name, f"{value!r} is not START-END")
+    start, end = parse_address(first, name), parse_address(last, name)
     if end < start:
-        raise ConfigError("dhcp_pool", f"{value!r} ends before it starts")
+        raise ConfigError(name, f"{value!r} ends before it starts")
     return start, end

@@ -23,9 +23,9 @@ twice their number.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 
 from provisioner.bootparams import Options
 from provisioner.domain import Lease
@@ -73,14 +73,21 @@ class Snapshot:
     reserved: Mapping[int, str] = field(default_factory=dict)
     #: reservations that could not be honoured, for the log
     problems: tuple[str, ...] = ()
+    #: MAC -> address reserved in the settings (a subnet's ``reservations``)
+    fixed: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def build(
-        cls, nodes: Iterable[tuple[str, NodeNet]], not_reservable: Iterable[IPv4Address] = ()
+        cls,
+        nodes: Iterable[tuple[str, NodeNet]],
+        not_reservable: Iterable[IPv4Address] = (),
+        fixed: Iterable[tuple[str, IPv4Address]] = (),
     ) -> Snapshot:
-        """Two nodes with the same ``ip.``: the first MAC in sort order keeps it."""
+        """Reservations in the settings (``fixed``) come first; two nodes with the
+        same ``ip.``: the first MAC in sort order keeps it."""
         by_mac = dict(sorted(nodes))
-        reserved: dict[int, str] = {}
+        fixed_by_mac = {mac: int(ip) for mac, ip in fixed}
+        reserved = {ip: mac for mac, ip in fixed_by_mac.items()}
         problems: list[str] = []
         blocked = {int(a) for a in not_reservable}
         for mac, net in by_mac.items():
@@ -91,16 +98,33 @@ class Snapshot:
                 problems.append(f"node {mac}: ip.{net.ip} is the server's or router's address")
             elif key in reserved:
                 problems.append(f"node {mac}: ip.{net.ip} is already reserved for {reserved[key]}")
+            elif mac in fixed_by_mac:
+                problems.append(f"node {mac}: ip.{net.ip} ignored, the settings reserve another")
             else:
                 reserved[key] = mac
-        return cls(by_mac, reserved, tuple(problems))
+        return cls(by_mac, reserved, tuple(problems), fixed_by_mac)
 
     def reservation(self, mac: str) -> int | None:
+        if mac in self.fixed:
+            return self.fixed[mac]
         net = self.nodes.get(mac)
         if net is None or net.ip is None:
             return None
         key = int(net.ip)
         return key if self.reserved.get(key) == mac else None
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Where one client may get an address: its subnet and that subnet's pools
+    (inclusive ranges as ints, each one of the table's)."""
+
+    network: IPv4Network
+    ranges: tuple[tuple[int, int], ...]
+
+    def __contains__(self, ip: object) -> bool:
+        net = self.network
+        return isinstance(ip, int) and int(net.network_address) <= ip <= int(net.broadcast_address)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,10 +186,16 @@ class LeaseTable:
         pool: tuple[IPv4Address, IPv4Address] | None,
         leases: Iterable[Lease] = (),
         exclude: Iterable[IPv4Address] = (),
+        *,
+        pools: Sequence[tuple[IPv4Address, IPv4Address]] = (),
     ) -> None:
-        self.first, self.last = (int(pool[0]), int(pool[1])) if pool else (1, 0)
+        ranges = ([pool] if pool else []) + list(pools)
+        #: inclusive (first, last) ranges, as ints (every subnet's pools)
+        self.ranges = sorted((int(a), int(b)) for a, b in ranges)
+        self.first, self.last = self.ranges[0] if self.ranges else (1, 0)
         self._exclude = {int(a) for a in exclude}
-        self._cursor = self.first
+        #: range start -> where the next search of that range starts
+        self._cursors = {first: first for first, _ in self.ranges}
         self._by_ip: dict[int, Lease] = {}
         self._by_mac: dict[str, int] = {}
         self._holds: dict[int, tuple[str, float]] = {}
@@ -182,7 +212,12 @@ class LeaseTable:
         return len(self._by_ip)
 
     def in_pool(self, ip: int) -> bool:
-        return self.first <= ip <= self.last and ip not in self._exclude
+        if ip in self._exclude:
+            return False
+        for first, last in self.ranges:  # noqa: SIM110 - any() builds a generator per packet
+            if first <= ip <= last:
+                return True
+        return False
 
     def lease_of(self, mac: str) -> Lease | None:
         ip = self._by_mac.get(mac)
@@ -224,32 +259,45 @@ class LeaseTable:
         return change.ip
 
     def choose(
-        self, mac: str, snap: Snapshot, requested: int | None, now: float, hold: float
+        self,
+        mac: str,
+        snap: Snapshot,
+        requested: int | None,
+        now: float,
+        hold: float,
+        *,
+        scope: Scope | None = None,
     ) -> Hold | None:
         """The address to offer ``mac`` (changes nothing): its reservation, else
         its current lease or pending offer, else the address it asks for, else the
-        next free one in the pool."""
+        next free one in the pool -- all within ``scope`` (the client's subnet)
+        when one is given."""
         reserved = snap.reservation(mac)
-        if reserved is not None:
+        if reserved is not None and (scope is None or reserved in scope):
             ok = self.assignable(reserved, mac, snap, now)
             return Hold(mac, reserved, now + hold) if ok else None
         for candidate in (self._by_mac.get(mac), self._hold_of.get(mac), requested):
-            if candidate is not None and self.assignable(candidate, mac, snap, now):
+            if candidate is None or (scope is not None and candidate not in scope):
+                continue
+            if self.assignable(candidate, mac, snap, now):
                 return Hold(mac, candidate, now + hold)
-        ip = self._next_free(mac, snap, now)
-        return None if ip is None else Hold(mac, ip, now + hold, cursor=ip + 1)
+        ranges = self.ranges if scope is None else scope.ranges
+        for first, last in ranges:
+            ip = self._next_free(first, last, mac, snap, now)
+            if ip is not None:
+                return Hold(mac, ip, now + hold, cursor=ip + 1)
+        return None
 
-    def _next_free(self, mac: str, snap: Snapshot, now: float) -> int | None:
-        size = self.last - self.first + 1
-        ip = self._cursor
-        for _ in range(max(size, 0)):
-            if ip > self.last:
-                ip = self.first
+    def _next_free(self, first: int, last: int, mac: str, snap: Snapshot, now: float) -> int | None:
+        ip = self._cursors.get(first, first)
+        for _ in range(max(last - first + 1, 0)):
+            if ip > last:
+                ip = first
             if ip not in self._by_ip and self.assignable(ip, mac, snap, now):
                 return ip
             ip += 1
         # second round: addresses whose lease has run out
-        for ip in range(self.first, self.last + 1):
+        for ip in range(first, last + 1):
             if self.assignable(ip, mac, snap, now):
                 return ip
         return None
@@ -268,7 +316,7 @@ class LeaseTable:
                 if len(self._hold_queue) > 2 * len(self._holds) + HOLD_QUEUE_SLACK:
                     self._compact_holds()
                 if cursor is not None:
-                    self._cursor = cursor
+                    self._advance(cursor)
             case Bind(lease):
                 self._bind(lease)
             case Release(ip, mac):
@@ -279,6 +327,12 @@ class LeaseTable:
                 self.forget_offer(mac)
             case None:
                 pass
+
+    def _advance(self, cursor: int) -> None:
+        for first, last in self.ranges:
+            if first <= cursor - 1 <= last:
+                self._cursors[first] = cursor
+                return
 
     # -- REQUEST, DECLINE, RELEASE ------------------------------------------------------------
     def bind(

@@ -38,6 +38,7 @@ from provisioner.dhcp.leases import (
     LeaseTable,
     NodeNet,
     Release,
+    Scope,
     Snapshot,
 )
 from provisioner.dhcp.options import (
@@ -48,6 +49,7 @@ from provisioner.dhcp.options import (
     network_options,
 )
 from provisioner.dhcp.packet import BOOTREPLY, BOOTREQUEST, ZERO, Packet
+from provisioner.dhcp.subnets import link_address, select
 from provisioner.domain import Lease
 
 DISCOVER = MessageType.DISCOVER
@@ -84,6 +86,8 @@ class Result:
     warn: bool = False
     #: what to change in the lease table (the daemon applies it)
     change: Change | None = None
+    #: warn about this at most once a minute per this key (e.g. the relay's address)
+    once_per: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,8 @@ class State:
     cfg: DhcpConfig
     snap: Snapshot
     table: LeaseTable
+    #: the client's subnet, when subnets are configured (set by :func:`decide`)
+    scope: Scope | None = None
 
 
 def decide(req: Packet, port: int, source: tuple[str, int], state: State, now: float) -> Result:
@@ -104,6 +110,11 @@ def decide(req: Packet, port: int, source: tuple[str, int], state: State, now: f
     mac = req.mac
     if kind is None or not mac:
         return Result(why="no DHCP message type or not Ethernet")
+    if state.cfg.subnets:
+        subnet = select(req, state.cfg)
+        if subnet is None:
+            return _no_subnet(req)
+        state = State(subnet.cfg, state.snap, state.table, subnet.scope)
     cfg = state.cfg
     known = mac in state.snap.nodes
     boot = boot_file(req, cfg, known)
@@ -120,6 +131,15 @@ def decide(req: Packet, port: int, source: tuple[str, int], state: State, now: f
             return Result(why=_no_boot_reason(known, cfg))
         return _reply(req, OFFER, cfg, boot, proxy=True, source=source, port=port)
     return _Exchange(req, port, source, state, now, boot).run(kind)
+
+
+def _no_subnet(req: Packet) -> Result:
+    if req.giaddr != ZERO:
+        link = link_address(req)
+        why = f"relay {req.giaddr} (link {link}) is in no configured subnet: ignored"
+        return Result(why=why, warn=True, once_per=str(req.giaddr))
+    why = "the receiving interface (or the client's ciaddr) is in no configured subnet"
+    return Result(why=why, warn=True, once_per="direct")
 
 
 def _no_boot_reason(known: bool, cfg: DhcpConfig) -> str:
@@ -144,8 +164,9 @@ class _Exchange:
         mac = req.mac
         if kind == DISCOVER:
             wanted = req.requested_ip
+            wanted_ip = int(wanted) if wanted else None
             hold = table.choose(
-                mac, self.state.snap, int(wanted) if wanted else None, self.now, cfg.offer_hold
+                mac, self.state.snap, wanted_ip, self.now, cfg.offer_hold, scope=self.state.scope
             )
             if hold is None:
                 return Result(why=f"no free address for {mac}", warn=True)
@@ -199,11 +220,16 @@ class _Exchange:
         if wanted is None:
             return Result(why="REQUEST names no address")
         ip = int(wanted)
+        scope = self.state.scope
+        if scope is not None and ip not in scope:
+            return _nak(req, cfg, f"{wanted} is not on {mac}'s subnet {scope.network}")
         if not table.assignable(ip, mac, snap, now):
             if server_id is not None or table.ours(ip, snap):
                 return _nak(req, cfg, f"{wanted} is not available to {mac}")
             return Result(why=f"{wanted} is not ours")
         reserved = snap.reservation(mac)
+        if reserved is not None and scope is not None and reserved not in scope:
+            reserved = None
         if (
             server_id is None
             and reserved is not None
@@ -254,12 +280,12 @@ def _reply(
     sname = file = b""
     siaddr = ZERO
     if boot is not None:
-        siaddr = cfg.server_ip
+        siaddr = cfg.boot_server
         name = boot.name.encode()
         if len(name) <= 127:
             file = name
         if proxy:
-            sname = str(cfg.server_ip).encode()
+            sname = str(cfg.boot_server).encode()
         if proxy or boot.vendor_class != PXE_CLIENT or boot.kind == "ipxe":
             # iPXE waits ~1 s for proxyDHCP offers unless the offer says PXEClient
             opts[Opt.VENDOR_CLASS] = boot.vendor_class.encode()
@@ -271,7 +297,7 @@ def _reply(
         if uuid is not None and len(uuid) == 17:
             opts[Opt.CLIENT_UUID] = uuid
         if Opt.TFTP_SERVER_NAME in asked:
-            opts[Opt.TFTP_SERVER_NAME] = str(cfg.server_ip).encode()
+            opts[Opt.TFTP_SERVER_NAME] = str(cfg.boot_server).encode()
         if Opt.BOOTFILE_NAME in asked or not file:
             opts[Opt.BOOTFILE_NAME] = name
     relay = req.options.get(Opt.RELAY_AGENT_INFO)

@@ -39,7 +39,7 @@ from typing import Any, cast
 
 from provisioner.dhcp.backend import DhcpBackend
 from provisioner.dhcp.config import DhcpConfig
-from provisioner.dhcp.leases import LeaseTable, Snapshot
+from provisioner.dhcp.leases import Snapshot
 from provisioner.dhcp.packet import ZERO, DhcpPacketError, Packet, parse
 from provisioner.dhcp.policy import (
     PXE_PORT,
@@ -49,6 +49,7 @@ from provisioner.dhcp.policy import (
     describe_reply,
     describe_request,
 )
+from provisioner.dhcp.subnets import OncePer, describe_pools, lease_table, snapshot
 from provisioner.errors import ConfigError
 
 log = logging.getLogger("provisioner.dhcp")
@@ -139,6 +140,8 @@ class DhcpServer:
         self._stamp = ""
         self._drops = 0
         self._drop_window = 0.0
+        #: warnings with a ``once_per`` key (relays from no configured subnet)
+        self._once = OncePer()
 
     @property
     def config(self) -> DhcpConfig:
@@ -152,8 +155,7 @@ class DhcpServer:
         leases = await loop.run_in_executor(None, self.backend.load_leases) if cfg.full else []
         self._stamp = await loop.run_in_executor(None, self.backend.stamp)
         snap = await loop.run_in_executor(None, self._snapshot, cfg)
-        exclude = [a for a in (cfg.server_ip, cfg.router) if a is not None]
-        self.state = State(cfg, snap, LeaseTable(cfg.pool, leases, exclude))
+        self.state = State(cfg, snap, lease_table(cfg, leases))
         for port in (SERVER_PORT, PXE_PORT):
             sock = open_socket(iface, port)
             try:
@@ -174,15 +176,13 @@ class DhcpServer:
             cfg.server_ip,
             SERVER_PORT,
             PXE_PORT,
-            f", pool {cfg.pool[0]}-{cfg.pool[1]}" if cfg.pool else "",
+            describe_pools(cfg),
             len(snap.nodes),
             len(leases),
         )
 
     def _snapshot(self, cfg: DhcpConfig) -> Snapshot:
-        snap = Snapshot.build(
-            self.backend.nodes(), [a for a in (cfg.server_ip, cfg.router) if a is not None]
-        )
+        snap = snapshot(cfg, self.backend.nodes())
         for problem in snap.problems:
             log.warning("DHCP reservation ignored: %s", problem)
         return snap
@@ -225,8 +225,12 @@ class DhcpServer:
             elif result.warn or log.isEnabledFor(logging.DEBUG):
                 # what we do not answer (in proxy mode: most of a site's DHCP
                 # traffic) is not worth an INFO line
-                level = logging.WARNING if result.warn else logging.DEBUG
-                log.log(level, "%s: %s", describe_request(request), result.why)
+                warn = result.warn and (
+                    result.once_per is None or self._once.allow(result.once_per, time.monotonic())
+                )
+                if warn or log.isEnabledFor(logging.DEBUG):
+                    level = logging.WARNING if warn else logging.DEBUG
+                    log.log(level, "%s: %s", describe_request(request), result.why)
         except DhcpPacketError as exc:
             self._dropped(source, exc)
         except Exception:

@@ -9,12 +9,16 @@ The OpenAPI document (``/api/v1/openapi.json``) describes each route here;
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
+from ipaddress import IPv4Address
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
 from provisioner.bootnames import config_name, config_path
 from provisioner.bootview import Catalog
+from provisioner.dhcp.config import DhcpConfig, parse_address
+from provisioner.dhcp.subnets import parse_subnets, subnet_view
 from provisioner.domain import Node, Role, parse_count, parse_enum
 from provisioner.errors import ValidationError
 from provisioner.importer import MAX_IMPORT_BYTES
@@ -147,6 +151,31 @@ def node_events(mac: str) -> Response:
     limit = _int_arg("limit", 100, 1, 1000)
     events = ctx().store.list_events(node.mac, limit, _cursor("before"), _cursor("after"))
     return jsonify([event_view(e) for e in events])
+
+
+# -- DHCP ---------------------------------------------------------------------------------------
+@bp.get("/dhcp/subnets")
+def dhcp_subnets() -> Response:
+    """The subnets the DHCP server is configured with (``dhcp_subnets`` in the
+    settings file; read-only here), each with what its clients get. Inherited DNS
+    and boot server are shown as this process sees them: ``server_ip`` when set."""
+    settings = ctx().settings
+    server = IPv4Address(settings.server_ip) if settings.server_ip else IPv4Address(0)
+    base = DhcpConfig(
+        mode="full",
+        server_ip=server,
+        http_port=0,
+        dns_servers=(server,) if settings.dns and settings.server_ip else (),
+        domain=settings.domain if settings.dns and settings.domain else None,
+        lease_time=settings.dhcp_lease_time,
+        bios_loader=settings.bios_loader,
+        uefi_loader=settings.uefi_loader,
+    )
+    dns = settings.dhcp_dns_servers
+    if dns:
+        servers = tuple(parse_address(a, "dhcp_dns_servers") for a in dns.split(",") if a)
+        base = replace(base, dns_servers=servers)
+    return jsonify([subnet_view(s) for s in parse_subnets(settings.dhcp_subnets, base)])
 
 
 # -- profiles ----------------------------------------------------------------------------

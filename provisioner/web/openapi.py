@@ -126,6 +126,21 @@ _SCHEMAS: dict[str, Any] = {
             "description": {"type": ["string", "null"]},
         },
     },
+    "DhcpSubnet": {
+        "type": "object",
+        "properties": {
+            "subnet": {"type": "string", "examples": ["192.0.2.64/26"]},
+            "pools": {"type": "array", "items": {"type": "string"}},
+            "router": {"type": ["string", "null"]},
+            "dns_servers": {"type": "array", "items": {"type": "string"}},
+            "domain": {"type": ["string", "null"]},
+            "lease_time": {"type": "integer"},
+            "next_server": {"type": "string"},
+            "bios_loader": {"type": "string"},
+            "uefi_loader": {"type": "string"},
+            "reservations": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+    },
     "Profile": {
         "type": "object",
         "properties": {
@@ -243,6 +258,12 @@ def openapi_document() -> dict[str, Any]:
                     **ERRORS,
                 },
             },
+        },
+        "/api/v1/dhcp/subnets": {
+            "get": {
+                "summary": "The DHCP subnets configured in the settings file (read-only)",
+                "responses": {"200": json({"type": "array", "items": ref("DhcpSubnet")}), **ERRORS},
+            }
         },
         "/api/v1/profiles": list_of("profiles", "Profile"),
         "/api/v1/profiles/{name}": crud(

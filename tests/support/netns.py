@@ -140,6 +140,22 @@ class Lab:
         self.clients[name] = ns
         return ns
 
+    def add_behind(self, gateway: Netns, name: str, gateway_address: str) -> Netns:
+        """A client namespace on a link of its own to ``gateway`` (a relay's
+        namespace): its end is called ``name``, the gateway's ``g-<name>`` with
+        ``gateway_address`` (e.g. ``192.0.2.65/26``)."""
+        ns = Netns(f"{self.server.name}-{name}")
+        _run("ip", "netns", "add", ns.name)
+        self._extra.append(ns.name)
+        ns.ip("link", "set", "lo", "up")
+        near = f"g-{name}"
+        gateway.ip("link", "add", near, "type", "veth", "peer", "name", name, "netns", ns.name)
+        gateway.ip("addr", "add", gateway_address, "dev", near)
+        gateway.ip("link", "set", near, "up")
+        ns.ip("link", "set", name, "up")
+        self.clients[name] = ns
+        return ns
+
     def add_tap(self, name: str) -> str:
         self.server.ip("tuntap", "add", "dev", name, "mode", "tap")
         self.server.ip("link", "set", name, "master", "br0", "up")

@@ -107,6 +107,7 @@ ENV_EXAMPLES = {
     "dhcp_router": ("192.0.2.1", "192.0.2.1"),
     "dhcp_dns_servers": ("192.0.2.1", "192.0.2.1"),
     "dhcp_netmask": ("255.255.255.0", "255.255.255.0"),
+    "dhcp_subnets": ('[{"subnet": "192.0.2.64/26"}]', ({"subnet": "192.0.2.64/26"},)),
     "dns_upstream": ("192.0.2.53:53", "192.0.2.53:53"),
     "dns_ttl": ("30", 30),
     "loaders_dir": ("/srv/loaders", "/srv/loaders"),
