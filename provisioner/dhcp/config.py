@@ -13,7 +13,8 @@ from provisioner.bootnames import base_url
 from provisioner.dhcp.options import Opt, network_options, u32
 from provisioner.errors import ConfigError
 
-MODES = ("proxy", "full")
+#: the modes that bind sockets (``observe`` binds but never sends)
+MODES = ("proxy", "full", "observe")
 
 
 @dataclass(frozen=True, slots=True)

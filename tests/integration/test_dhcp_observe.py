@@ -1,0 +1,99 @@
+"""Observe mode against a real foreign DHCP server: dnsmasq (192.0.2.2) answers a
+real PXE-like client (busybox udhcpc with the PXE vendor class and the broadcast
+flag, as PXE firmware sets it) while our server listens on br0 in observe mode.
+It must record dnsmasq with the offer it made and the client it answered, and a
+capture on br0 must show not one datagram from our side on the DHCP ports."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from provisioner.config import load_settings
+from provisioner.db import open_store
+from provisioner.domain import DhcpServerSeen
+from tests.support import dhcp, netns
+from tests.support.pcap import udp_datagrams
+
+pytestmark = pytest.mark.netns
+
+MAC = "52:54:00:c0:02:41"
+FOREIGN = "192.0.2.2"
+PXE = ("-B", "-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000")
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> object:
+    netns.require()
+    netns.need_commands("busybox", "tcpdump", "dnsmasq")
+    with netns.lab(tmp_path) as the_lab:
+        yield the_lab
+
+
+def start_dnsmasq(lab: netns.Lab) -> None:
+    """dnsmasq as a site's DHCP server that also hands PXE clients a boot file."""
+    site = lab.add_client("d0", f"{FOREIGN}/24")
+    work = lab.workdir
+    argv = [
+        "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0", "--user=root",
+        "--interface=d0", "--bind-interfaces", "--no-ping", "--log-dhcp",
+        f"--pid-file={work / 'dnsmasq.pid'}", f"--dhcp-leasefile={work / 'dnsmasq.leases'}",
+        "--dhcp-range=192.0.2.100,192.0.2.150,255.255.255.0,10m",
+        f"--dhcp-boot=pxelinux.0,,{FOREIGN}",
+    ]  # fmt: skip
+    lab.start(argv, work / "dnsmasq.log", site)
+    deadline = time.monotonic() + 10
+    while "DHCP, IP range" not in (work / "dnsmasq.log").read_text(errors="replace"):
+        assert time.monotonic() < deadline, (work / "dnsmasq.log").read_text()
+        time.sleep(0.1)
+
+
+def recorded(data_dir: Path) -> list[DhcpServerSeen]:
+    store = open_store(load_settings({}, overrides={"data_dir": str(data_dir)}), upgrade=False)
+    try:
+        return store.list_dhcp_servers()
+    finally:
+        store.close()
+
+
+def br0_mac(lab: netns.Lab) -> str:
+    out = lab.server.run("cat", "/sys/class/net/br0/address", check=True)
+    return out.stdout.strip()
+
+
+def test_observe_mode_records_dnsmasq_and_its_offer_and_sends_nothing(lab: netns.Lab) -> None:
+    dhcp.add_nodes(lab.workdir / "data", {})
+    start_dnsmasq(lab)
+    with dhcp.capture(lab, lab.server, "br0", "observe") as pcap:
+        server = dhcp.start_server(lab, "observe")
+        lab.wait_udp(68, proc=server)
+        client = lab.add_client("c0")
+        client.ip("link", "set", "c0", "address", MAC)
+        lease = dhcp.udhcpc(client, lab.workdir, *PXE)
+        assert lease["ip"].startswith("192.0.2.1"), dhcp.log_of(lab)
+        assert lease["serverid"] == FOREIGN
+        time.sleep(1.5)  # one housekeeping flush
+        assert lab.stop(server) == 0, dhcp.log_of(lab)
+
+    [seen] = recorded(lab.workdir / "data")
+    assert (seen.server_id, seen.source, seen.boot_file) == (FOREIGN, FOREIGN, "pxelinux.0")
+    assert seen.next_server == FOREIGN
+    assert seen.options["54"] == bytes([192, 0, 2, 2]).hex()
+    assert seen.options["1"] == "ffffff00"
+    assert seen.answers_pxe
+    assert seen.offers_boot
+    assert {(c.mac, c.message, c.address) for c in seen.clients} == {(MAC, "ACK", lease["ip"])}
+    assert seen.replies >= 2  # the OFFER and the ACK
+
+    ours = br0_mac(lab)
+    datagrams = udp_datagrams(pcap)
+    assert any(d.src == FOREIGN and d.sport == 67 for d in datagrams), "capture saw dnsmasq"
+    sent = [
+        d
+        for d in datagrams
+        if (d.src == netns.SERVER_IP or d.src_mac == ours) and {d.sport, d.dport} & {67, 68}
+    ]
+    assert sent == []
+    assert "another server heard: 192.0.2.2" in dhcp.log_of(lab)
