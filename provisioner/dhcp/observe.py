@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime
+from ipaddress import IPv4Address
 
 from provisioner.dhcp.boot import netboot_class
 from provisioner.dhcp.options import MessageType, Opt, text
@@ -146,3 +147,28 @@ def warning(server: DhcpServerSeen) -> str:
         f"another DHCP server ({server.server_id}, from {server.source}) is {what} "
         f"network-boot clients (last seen {server.last_seen:%Y-%m-%d %H:%M:%S} UTC)"
     )
+
+
+_ADDRESS_OPTIONS = {Opt.SUBNET_MASK, Opt.ROUTER, Opt.DNS_SERVERS, 28, Opt.SERVER_ID}
+_SECONDS_OPTIONS = {Opt.LEASE_TIME, Opt.RENEWAL_TIME, Opt.REBINDING_TIME}
+_TEXT_OPTIONS = {Opt.HOSTNAME, Opt.DOMAIN_NAME, Opt.VENDOR_CLASS}
+_TEXT_OPTIONS |= {Opt.TFTP_SERVER_NAME, Opt.BOOTFILE_NAME}
+_MESSAGE_NAMES = {int(m): m.name for m in MessageType}
+
+
+def readable(code: str, value: str) -> str:
+    """A recorded option (code, hex) as a person reads it: addresses, seconds,
+    text, the message type; anything else stays hex."""
+    try:
+        number, raw = int(code), bytes.fromhex(value)
+    except ValueError:
+        return value
+    if number in _ADDRESS_OPTIONS and raw and len(raw) % 4 == 0:
+        return ", ".join(str(IPv4Address(raw[i : i + 4])) for i in range(0, len(raw), 4))
+    if number in _SECONDS_OPTIONS and len(raw) == 4:
+        return f"{int.from_bytes(raw, 'big')} s"
+    if number in _TEXT_OPTIONS and raw.isascii() and raw.decode("ascii").isprintable():
+        return raw.decode("ascii")
+    if number == Opt.MESSAGE_TYPE and len(raw) == 1 and raw[0] in _MESSAGE_NAMES:
+        return _MESSAGE_NAMES[raw[0]]
+    return value

@@ -15,6 +15,7 @@ from provisioner.dhcp.observe import (
     NetbootXids,
     conflicts,
     merge,
+    readable,
     sighting,
 )
 from provisioner.dhcp.options import MessageType, Opt
@@ -209,3 +210,20 @@ def test_the_sql_store_keeps_one_row_per_server(store: SqlStore) -> None:
 
 def test_the_memory_store_keeps_one_record_per_server() -> None:
     _roundtrip(MemoryStore())
+
+
+@pytest.mark.parametrize(
+    ("code", "value", "shown"),
+    [
+        ("54", "c0000202", "192.0.2.2"),
+        ("6", "c0000201c0000202", "192.0.2.1, 192.0.2.2"),
+        ("51", "00000258", "600 s"),
+        ("60", "505845436c69656e74", "PXEClient"),
+        ("53", "02", "OFFER"),
+        ("43", "0601", "0601"),
+        ("54", "c00002", "c00002"),  # not an address: left as it came
+        ("67", "3c0a", "3c0a"),  # not printable
+    ],
+)
+def test_recorded_options_read_as_a_person_reads_them(code: str, value: str, shown: str) -> None:
+    assert readable(code, value) == shown

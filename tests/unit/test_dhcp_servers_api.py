@@ -4,37 +4,18 @@ token, with a warning for each server that competes with this server's mode."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
-from ipaddress import IPv4Address
 
 from flask.testing import FlaskClient
 
 from provisioner.config import Settings
 from provisioner.db.sqlstore import SqlStore
-from provisioner.dhcp.observe import NetbootXids, merge, sighting
-from provisioner.dhcp.options import MessageType, Opt
-from provisioner.dhcp.packet import Packet, parse
 from provisioner.domain import Role
 from provisioner.service import Service
 from provisioner.web import create_app
 from tests.conftest import Api
+from tests.support.observed import record_offer
 
 SERVER = "192.0.2.2"
-MAC = bytes.fromhex("525400c00241")
-
-
-def record_offer(store: SqlStore) -> None:
-    """dnsmasq-like: an OFFER with a boot file to a PXE client."""
-    xids = NetbootXids()
-    ask = {Opt.MESSAGE_TYPE: bytes([MessageType.DISCOVER]), Opt.VENDOR_CLASS: b"PXEClient"}
-    xids.heard(parse(Packet(op=1, xid=9, chaddr=MAC, options=ask).pack()))
-    opts = {Opt.MESSAGE_TYPE: bytes([MessageType.OFFER]), Opt.SERVER_ID: IPv4Address(SERVER).packed}
-    offer = Packet(
-        op=2, xid=9, chaddr=MAC, yiaddr=IPv4Address("192.0.2.120"), file=b"pxelinux.0", options=opts
-    )
-    seen = sighting(parse(offer.pack()), SERVER, xids, datetime(2026, 12, 2, 18, tzinfo=UTC))
-    assert seen is not None
-    store.change_dhcp_server(SERVER, lambda old: merge(old, seen))
 
 
 def test_a_viewer_reads_the_servers_heard_with_their_offer_and_clients(
