@@ -97,3 +97,25 @@ def test_observe_mode_records_dnsmasq_and_its_offer_and_sends_nothing(lab: netns
     ]
     assert sent == []
     assert "another server heard: 192.0.2.2" in dhcp.log_of(lab)
+
+
+def test_proxy_mode_warns_when_dnsmasq_offers_boot_files_and_full_mode_at_start(
+    lab: netns.Lab,
+) -> None:
+    dhcp.add_nodes(lab.workdir / "data", {})  # the client is unknown: we stay silent
+    start_dnsmasq(lab)
+    server = dhcp.start_server(lab, "proxy")
+    lab.wait_udp(68, proc=server)
+    client = lab.add_client("c0")
+    client.ip("link", "set", "c0", "address", MAC)
+    assert dhcp.udhcpc(client, lab.workdir, *PXE)["serverid"] == FOREIGN
+    time.sleep(1.5)  # one housekeeping flush
+    assert lab.stop(server) == 0
+    warned = [line for line in dhcp.log_of(lab).splitlines() if "offering boot files" in line]
+    assert len(warned) == 1, dhcp.log_of(lab)
+    assert "192.0.2.2" in warned[0]
+    assert "WARNING" in warned[0]
+
+    dhcp.start_server(lab, "full", "--pool", "192.0.2.200-192.0.2.210", name="full")
+    log = dhcp.log_of(lab, "full")
+    assert "another DHCP server (192.0.2.2, from 192.0.2.2) is offering boot files" in log
