@@ -135,7 +135,7 @@ def dns_main(records: tuple[str, ...], config_file: str | None, **flags: object)
 @click.option("--database-url", help="SQLAlchemy URL; default: SQLite in the data dir.")
 @click.option("--log-level", type=_LOG_LEVEL)
 def dhcp_main(config_file: str | None, **flags: object) -> None:
-    """Serve DHCP (proxyDHCP or full) for network boot on one interface."""
+    """Serve DHCP (proxyDHCP or full) for network boot on one interface, or observe it."""
     try:
         settings = load_settings(os.environ, config_file, flags)
         daemons.check_dhcp_enabled(settings)
