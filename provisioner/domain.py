@@ -404,9 +404,9 @@ class SeenClient:
     """One client a foreign DHCP server answered (:class:`DhcpServerSeen`)."""
 
     mac: str
-    #: OFFER, ACK or NAK
+    #: OFFER, ACK or NAK; REQUEST: the client's request chose this server
     message: str
-    #: the address offered or acknowledged (``yiaddr``), None for a NAK or 0.0.0.0
+    #: the address offered or acknowledged (``yiaddr``; a REQUEST's option 50), or None
     address: str | None
     #: the client asked as a network-boot client (or the reply offered it a boot file)
     pxe: bool

@@ -3,10 +3,14 @@ server (:func:`sighting`) and the bounded record kept of each one
 (:func:`merge`). Pure; :mod:`provisioner.dhcp.watch` feeds it from the daemon.
 
 A reply is recognised by ``op`` 2 and message type OFFER/ACK/NAK; its server is
-option 54 (else the source address). Whether the client was a network-boot
-client comes from its own request, when that was heard (:class:`NetbootXids`
-remembers the transaction ids of netboot requests), or from the reply itself
-(option 60 ``PXEClient``/``HTTPClient``, a boot file, option 43).
+option 54 (else the source address). A client's REQUEST naming a server (option
+54) counts too (:func:`chosen`): it proves that server offered to the client,
+even when its OFFER was unicast and never reached this interface.
+
+Whether the client was a network-boot client comes from its own request, when
+that was heard (:class:`NetbootXids` remembers the transaction ids of netboot
+requests), or from the reply itself (option 60 ``PXEClient``/``HTTPClient``, a
+boot file, option 43).
 """
 
 from __future__ import annotations
@@ -95,10 +99,22 @@ def sighting(reply: Packet, source: str, netboot: NetbootXids, at: datetime) -> 
     )
 
 
+def chosen(request: Packet, netboot: NetbootXids, at: datetime) -> Sighting | None:
+    """A client's REQUEST that names the server it chose (option 54), or None."""
+    server = request.server_id
+    if request.op != 1 or request.message_type != MessageType.REQUEST or server is None:
+        return None
+    asked = request.requested_ip
+    pxe = request.xid in netboot or netboot_class(request) is not None
+    client = SeenClient(request.mac, "REQUEST", None if asked is None else str(asked), pxe, at)
+    return Sighting(str(server), str(server), "REQUEST", client, {}, "", "", False)
+
+
 def merge(old: DhcpServerSeen | None, seen: Sighting) -> DhcpServerSeen:
     """The record of ``seen``'s server after it: counts, the last offer's options
     (a NAK keeps the previous ones), the client first in a list of at most
-    :data:`MAX_CLIENTS` (one entry per client MAC)."""
+    :data:`MAX_CLIENTS` (one entry per client MAC). A client's REQUEST adds the
+    client only (it is no reply of the server's)."""
     at = seen.client.at
     if old is None:
         old = DhcpServerSeen(
@@ -114,16 +130,17 @@ def merge(old: DhcpServerSeen | None, seen: Sighting) -> DhcpServerSeen:
             offers_boot=False,
         )
     others = tuple(c for c in old.clients if c.mac != seen.client.mac)
+    reply = seen.message != "REQUEST"
     new = replace(
         old,
-        source=seen.source,
+        source=seen.source if reply or not old.replies else old.source,
         last_seen=max(old.last_seen, at),
-        replies=old.replies + 1,
+        replies=old.replies + reply,
         answers_pxe=old.answers_pxe or seen.client.pxe,
         offers_boot=old.offers_boot or seen.offers_boot,
         clients=(seen.client, *others)[:MAX_CLIENTS],
     )
-    if seen.message == "NAK":
+    if seen.message in ("NAK", "REQUEST"):
         return new
     return replace(
         new, options=seen.options, boot_file=seen.boot_file, next_server=seen.next_server

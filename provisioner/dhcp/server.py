@@ -234,12 +234,14 @@ class DhcpServer:
         state, watch = self.state, self.watch
         if state is None or watch is None:
             return
+        if endpoint.port == CLIENT_PORT and source[0] in watch.own:
+            return  # our own broadcast reply, looped back: not worth parsing again
         try:
             request = parse(data)
             if endpoint.port == CLIENT_PORT:
                 watch.reply(request, source[0], self.clock())
                 return
-            watch.request(request)
+            watch.request(request, self.clock())
             if state.cfg.mode == "observe":
                 return
             result = decide(request, endpoint.port, source, state, self.clock())

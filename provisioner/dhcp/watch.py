@@ -17,6 +17,7 @@ from provisioner.dhcp.observe import (
     MAX_SERVERS,
     NetbootXids,
     Sighting,
+    chosen,
     conflicts,
     merge,
     sighting,
@@ -47,11 +48,14 @@ class Watch:
         for server in self.servers.values():
             self._warn(server)
 
-    def request(self, packet: Packet) -> None:
+    def request(self, packet: Packet, now: float) -> None:
         self.netboot.heard(packet)
+        self._record(chosen(packet, self.netboot, datetime.fromtimestamp(now, UTC)))
 
     def reply(self, packet: Packet, source: str, now: float) -> None:
-        seen = sighting(packet, source, self.netboot, datetime.fromtimestamp(now, UTC))
+        self._record(sighting(packet, source, self.netboot, datetime.fromtimestamp(now, UTC)))
+
+    def _record(self, seen: Sighting | None) -> None:
         if seen is None or seen.server_id in self.own or seen.source in self.own:
             return
         old = self.servers.get(seen.server_id)
@@ -63,7 +67,8 @@ class Watch:
         server = merge(old, seen)
         self.servers[seen.server_id] = server
         if old is None:
-            log.info("DHCP: another server heard: %s (from %s)", seen.server_id, seen.source)
+            how = "chosen by a client" if seen.message == "REQUEST" else f"from {seen.source}"
+            log.info("DHCP: another server heard: %s (%s)", seen.server_id, how)
         self._warn(server)
         if len(self.pending) < MAX_PENDING:
             self.pending.append(seen)

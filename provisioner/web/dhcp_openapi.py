@@ -26,7 +26,10 @@ def dhcp_schemas() -> dict[str, Any]:
         "type": "object",
         "properties": {
             "mac": {"type": "string"},
-            "message": {"enum": ["OFFER", "ACK", "NAK"]},
+            "message": {
+                "enum": ["OFFER", "ACK", "NAK", "REQUEST"],
+                "description": "its reply, or REQUEST: the client chose this server",
+            },
             "address": STR_OR_NULL,
             "pxe": {"type": "boolean", "description": "a network-boot client"},
             "at": _TIME,

@@ -119,3 +119,25 @@ def test_proxy_mode_warns_when_dnsmasq_offers_boot_files_and_full_mode_at_start(
     dhcp.start_server(lab, "full", "--pool", "192.0.2.200-192.0.2.210", name="full")
     log = dhcp.log_of(lab, "full")
     assert "another DHCP server (192.0.2.2, from 192.0.2.2) is offering boot files" in log
+
+
+def test_observe_mode_records_a_server_whose_replies_it_cannot_hear(lab: netns.Lab) -> None:
+    """A plain client without the broadcast flag: dnsmasq unicasts its replies
+    (the bridge has learnt the client's MAC and never floods them to us); the
+    client's broadcast REQUEST, which names dnsmasq, still records it."""
+    dhcp.add_nodes(lab.workdir / "data", {})
+    start_dnsmasq(lab)
+    server = dhcp.start_server(lab, "observe")
+    lab.wait_udp(68, proc=server)
+    client = lab.add_client("c0")
+    client.ip("link", "set", "c0", "address", MAC)
+    lease = dhcp.udhcpc(client, lab.workdir)
+    assert lease["serverid"] == FOREIGN
+    time.sleep(1.5)
+    assert lab.stop(server) == 0
+    [seen] = recorded(lab.workdir / "data")
+    assert seen.server_id == FOREIGN
+    [only] = seen.clients
+    assert (only.mac, only.message, only.address, only.pxe) == (MAC, "REQUEST", lease["ip"], False)
+    assert seen.replies == 0
+    assert not seen.answers_pxe

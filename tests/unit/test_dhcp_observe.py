@@ -13,6 +13,7 @@ from provisioner.dhcp.observe import (
     MAX_CLIENTS,
     MAX_SERVERS,
     NetbootXids,
+    chosen,
     conflicts,
     merge,
     readable,
@@ -149,7 +150,7 @@ def test_the_watch_ignores_this_server_and_warns_once_per_competing_server(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     watch = Watch("proxy", ["192.0.2.1"], [])
-    watch.request(request(1, 1))
+    watch.request(request(1, 1), T0.timestamp())
     watch.reply(reply(1, 1, server="192.0.2.1", file=b"x"), "192.0.2.1", T0.timestamp())
     for _ in range(3):
         watch.reply(reply(1, 1, file=b"pxelinux.0"), SERVER, T0.timestamp())
@@ -227,3 +228,35 @@ def test_the_memory_store_keeps_one_record_per_server() -> None:
 )
 def test_recorded_options_read_as_a_person_reads_them(code: str, value: str, shown: str) -> None:
     assert readable(code, value) == shown
+
+
+def client_request(n: int, xid: int, server: str) -> Packet:
+    opts = {
+        Opt.MESSAGE_TYPE: bytes([MessageType.REQUEST]),
+        Opt.SERVER_ID: IPv4Address(server).packed,
+        Opt.REQUESTED_IP: IPv4Address(f"192.0.2.{n}").packed,
+    }
+    return parse(Packet(op=1, xid=xid, chaddr=mac(n), options=opts).pack())
+
+
+def test_a_client_choosing_a_server_records_it_even_when_its_offer_was_not_heard() -> None:
+    xids = NetbootXids()
+    xids.heard(request(5, 0x55))
+    seen = chosen(client_request(5, 0x55, SERVER), xids, T0)
+    assert seen is not None
+    record = merge(None, seen)
+    assert (record.server_id, record.source, record.replies) == (SERVER, SERVER, 0)
+    assert record.answers_pxe
+    assert (record.clients[0].message, record.clients[0].address) == ("REQUEST", "192.0.2.5")
+    assert chosen(request(5, 0x55), xids, T0) is None  # a DISCOVER names no server
+
+
+def test_a_request_keeps_what_the_replies_said() -> None:
+    xids = NetbootXids()
+    offer = sighting(reply(5, 5, file=b"pxelinux.0"), "192.0.2.9", xids, T0)
+    ask = chosen(client_request(5, 5, SERVER), xids, T0 + timedelta(seconds=1))
+    assert offer is not None
+    assert ask is not None
+    record = merged(None, [offer, ask])
+    assert (record.source, record.replies, record.boot_file) == ("192.0.2.9", 1, "pxelinux.0")
+    assert [c.message for c in record.clients] == ["REQUEST"]
