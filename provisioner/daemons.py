@@ -152,6 +152,8 @@ def dhcp_config(
         server_ip = parse_address(settings.server_ip, "server_ip")
     elif interface_ip is not None:
         server_ip = interface_ip
+    elif settings.dhcp == "observe":
+        server_ip = IPv4Address(0)  # it never sends: a listening port needs no address
     else:
         raise ConfigError(
             "server_ip", f"interface {settings.interface} has no IPv4 address; set server_ip"

@@ -6,6 +6,7 @@ capture on br0 must show not one datagram from our side on the DHCP ports."""
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -141,3 +142,28 @@ def test_observe_mode_records_a_server_whose_replies_it_cannot_hear(lab: netns.L
     assert (only.mac, only.message, only.address, only.pxe) == (MAC, "REQUEST", lease["ip"], False)
     assert seen.replies == 0
     assert not seen.answers_pxe
+
+
+def test_observe_mode_hears_on_an_interface_without_an_address(lab: netns.Lab) -> None:
+    """A monitoring port needs no address: the observer runs on a veth end with
+    none (in its own namespace) and still records dnsmasq's broadcast offer."""
+    dhcp.add_nodes(lab.workdir / "data", {})
+    start_dnsmasq(lab)
+    ear = lab.add_client("o0")
+    log = lab.workdir / "ear.log"
+    argv = [sys.executable, "-m", "provisioner.dhcp", "--dhcp", "observe", "--interface", "o0"]
+    argv += ["--data-dir", str(lab.workdir / "data"), "--log-level", "DEBUG"]
+    server = lab.start(argv, log, ear)
+    deadline = time.monotonic() + 15
+    while "DHCP observe on o0" not in log.read_text(errors="replace"):
+        assert server.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+    client = lab.add_client("c0")
+    client.ip("link", "set", "c0", "address", MAC)
+    assert dhcp.udhcpc(client, lab.workdir, *PXE)["serverid"] == FOREIGN
+    time.sleep(1.5)
+    assert lab.stop(server) == 0
+    [seen] = recorded(lab.workdir / "data")
+    assert (seen.server_id, seen.boot_file) == (FOREIGN, "pxelinux.0")
+    assert seen.replies >= 1
