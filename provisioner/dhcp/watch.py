@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import reduce
+from ipaddress import IPv4Address
 
 from provisioner.dhcp.observe import (
     MAX_SERVERS,
@@ -23,6 +24,7 @@ from provisioner.dhcp.observe import (
     sighting,
     warning,
 )
+from provisioner.dhcp.options import Opt
 from provisioner.dhcp.packet import Packet
 from provisioner.domain import DhcpServerSeen
 
@@ -36,6 +38,7 @@ class Watch:
     def __init__(self, mode: str, own: Iterable[str], known: Iterable[DhcpServerSeen]) -> None:
         self.mode = mode
         self.own = frozenset(own)
+        self._own_ids = frozenset(IPv4Address(a).packed for a in self.own)
         self.netboot = NetbootXids()
         self.servers = {s.server_id: s for s in known}
         self.pending: list[Sighting] = []
@@ -50,7 +53,9 @@ class Watch:
 
     def request(self, packet: Packet, now: float) -> None:
         self.netboot.heard(packet)
-        self._record(chosen(packet, self.netboot, datetime.fromtimestamp(now, UTC)))
+        named = packet.options.get(Opt.SERVER_ID)
+        if named is not None and named not in self._own_ids:  # cheap: every request passes
+            self._record(chosen(packet, self.netboot, datetime.fromtimestamp(now, UTC)))
 
     def reply(self, packet: Packet, source: str, now: float) -> None:
         self._record(sighting(packet, source, self.netboot, datetime.fromtimestamp(now, UTC)))

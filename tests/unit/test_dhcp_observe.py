@@ -152,6 +152,7 @@ def test_the_watch_ignores_this_server_and_warns_once_per_competing_server(
     watch = Watch("proxy", ["192.0.2.1"], [])
     watch.request(request(1, 1), T0.timestamp())
     watch.reply(reply(1, 1, server="192.0.2.1", file=b"x"), "192.0.2.1", T0.timestamp())
+    watch.request(client_request(1, 1, "192.0.2.1"), T0.timestamp())  # a client chose us
     for _ in range(3):
         watch.reply(reply(1, 1, file=b"pxelinux.0"), SERVER, T0.timestamp())
     assert list(watch.servers) == [SERVER]
