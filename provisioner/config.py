@@ -96,8 +96,9 @@ class Settings:
     dns: str = _setting("", "DNS listen address HOST:PORT; empty: off.")
     dhcp: str = _setting(
         "off",
-        "DHCP mode: off, proxy (PXE only, beside the site's server) or full.",
-        choices=("off", "proxy", "full"),
+        "DHCP mode: off, proxy (PXE only, beside the site's server), full, or observe "
+        "(answer nothing; record the other DHCP servers heard).",
+        choices=("off", "proxy", "full", "observe"),
     )
     interface: str = _setting("", "Network interface DHCP answers on.")
     domain: str = _setting("lan", "DNS domain of the node host names.")

@@ -18,8 +18,9 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from ipaddress import IPv4Address, IPv4Network
 
 from provisioner import netio
@@ -28,11 +29,13 @@ from provisioner.config import Settings
 from provisioner.dhcp.backend import DhcpBackend
 from provisioner.dhcp.config import MODES, DhcpConfig, parse_address, parse_pool
 from provisioner.dhcp.leases import NodeNet, node_net
+from provisioner.dhcp.observe import Sighting
 from provisioner.dhcp.server import DhcpServer
 from provisioner.dhcp.subnets import parse_subnets
+from provisioner.dhcp.watch import merged
 from provisioner.dns.records import RecordSource
 from provisioner.dns.server import DnsConfig, DnsServer
-from provisioner.domain import Lease, parse_host_port
+from provisioner.domain import DhcpServerSeen, Lease, parse_host_port
 from provisioner.errors import ConfigError, ValidationError
 from provisioner.service import Service
 from tftp import files, routes
@@ -131,7 +134,9 @@ def node_records(service: Service, *, leases: bool = False) -> list[tuple[str, s
 def check_dhcp_enabled(settings: Settings) -> None:
     """The safety rule: DHCP answers nothing unless a mode AND an interface are named."""
     if settings.dhcp not in MODES:
-        raise ConfigError("dhcp", "DHCP is off: name a mode (--dhcp proxy|full) to turn it on")
+        raise ConfigError(
+            "dhcp", "DHCP is off: name a mode (--dhcp proxy|full|observe) to turn it on"
+        )
     if not settings.interface:
         raise ConfigError(
             "interface", "DHCP needs the interface it may answer on (--interface), none is named"
@@ -149,6 +154,8 @@ def dhcp_config(
         server_ip = parse_address(settings.server_ip, "server_ip")
     elif interface_ip is not None:
         server_ip = interface_ip
+    elif settings.dhcp == "observe":
+        server_ip = IPv4Address(0)  # it never sends: a listening port needs no address
     else:
         raise ConfigError(
             "server_ip", f"interface {settings.interface} has no IPv4 address; set server_ip"
@@ -220,6 +227,13 @@ class ServiceBackend:
 
     def save_leases(self, leases: Sequence[Lease], forget: Sequence[IPv4Address]) -> None:
         self.service.store.save_leases(leases, forget)
+
+    def dhcp_servers(self) -> list[DhcpServerSeen]:
+        return self.service.store.list_dhcp_servers()
+
+    def record_dhcp_servers(self, sightings: Mapping[str, Sequence[Sighting]]) -> None:
+        for server_id, seen in sightings.items():
+            self.service.store.change_dhcp_server(server_id, partial(merged, sightings=list(seen)))
 
 
 def dhcp_server(

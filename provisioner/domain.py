@@ -397,3 +397,43 @@ class Lease:
     #: seconds since the epoch
     expires: float
     hostname: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SeenClient:
+    """One client a foreign DHCP server answered (:class:`DhcpServerSeen`)."""
+
+    mac: str
+    #: OFFER, ACK or NAK; REQUEST: the client's request chose this server
+    message: str
+    #: the address offered or acknowledged (``yiaddr``; a REQUEST's option 50), or None
+    address: str | None
+    #: the client asked as a network-boot client (or the reply offered it a boot file)
+    pxe: bool
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DhcpServerSeen:
+    """Another DHCP server heard on the segment (observe mode, and proxy/full
+    mode's watch for a second PXE server): one per server id, bounded."""
+
+    #: option 54, else the address its replies came from
+    server_id: str
+    #: the source address of its last reply
+    source: str
+    first_seen: datetime
+    last_seen: datetime
+    #: replies heard (OFFER, ACK, NAK)
+    replies: int
+    #: the options of its last OFFER/ACK, code -> value in hex
+    options: dict[str, str]
+    #: ``file`` and ``siaddr`` of its last OFFER/ACK ("" when none)
+    boot_file: str
+    next_server: str
+    #: it answered a network-boot client (with or without boot information)
+    answers_pxe: bool
+    #: it offered boot information (a boot file, option 60 PXEClient or option 43)
+    offers_boot: bool
+    #: the clients it answered, newest first, at most a few
+    clients: tuple[SeenClient, ...] = ()

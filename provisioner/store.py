@@ -23,6 +23,7 @@ from typing import Protocol, TypeVar
 
 from provisioner.domain import (
     Bundle,
+    DhcpServerSeen,
     Event,
     Lease,
     LoginSession,
@@ -159,6 +160,16 @@ class Store(Protocol):
     def save_leases(self, leases: Sequence[Lease], forget: Sequence[IPv4Address] = ()) -> None:
         """Insert or replace ``leases`` (by address) and delete ``forget``, in one
         transaction."""
+        ...
+
+    # -- other DHCP servers heard on the segment (provisioner.dhcp.observe) ------------------
+    def list_dhcp_servers(self) -> list[DhcpServerSeen]:
+        """By server id."""
+        ...
+
+    def change_dhcp_server(self, server_id: str, change: Change[DhcpServerSeen]) -> DhcpServerSeen:
+        """Read-modify-write of one server's record (created when ``change(None)``
+        returns one)."""
         ...
 
     def nodes_stamp(self) -> str:

@@ -9,10 +9,12 @@ from typing import Any
 from media.layout import bundle_file_relpath, media_url
 from provisioner.bootnames import join_initrd
 from provisioner.bootspec import BootSpec
+from provisioner.dhcp.observe import conflicts, warning
 from provisioner.domain import (
     BUNDLE_KINDS,
     Bundle,
     BundleFile,
+    DhcpServerSeen,
     Event,
     Node,
     Profile,
@@ -157,3 +159,40 @@ def event_view(e: Event) -> dict[str, Any]:
 
 def token_view(t: Token) -> dict[str, Any]:
     return {"id": t.id, "name": t.name, "role": t.role.value, "created_at": _time(t.created_at)}
+
+
+def dhcp_servers_view(mode: str, servers: Sequence[DhcpServerSeen]) -> dict[str, Any]:
+    """The other DHCP servers heard, and a warning for each that competes with
+    this server's DHCP ``mode`` (:func:`provisioner.dhcp.observe.conflicts`)."""
+    return {
+        "mode": mode,
+        "warnings": [warning(s) for s in servers if conflicts(s, mode)],
+        "servers": [
+            {
+                "server_id": s.server_id,
+                "source": s.source,
+                "first_seen": _time(s.first_seen),
+                "last_seen": _time(s.last_seen),
+                "replies": s.replies,
+                "answers_pxe": s.answers_pxe,
+                "offers_boot": s.offers_boot,
+                "competes": conflicts(s, mode),
+                "offer": {
+                    "boot_file": s.boot_file,
+                    "next_server": s.next_server,
+                    "options": s.options,
+                },
+                "clients": [
+                    {
+                        "mac": c.mac,
+                        "message": c.message,
+                        "address": c.address,
+                        "pxe": c.pxe,
+                        "at": _time(c.at),
+                    }
+                    for c in s.clients
+                ],
+            }
+            for s in servers
+        ],
+    }

@@ -5,7 +5,7 @@ apart from the HTTP service). Each reads the settings the usual way (defaults ->
 server with :mod:`provisioner.daemons`, as ``provisioner serve`` does.
 
 DHCP never answers anything unless both ``--dhcp proxy|full`` and
-``--interface`` are given (or set in the file or environment).
+``--interface`` are given (``--dhcp observe`` only listens) (or set in the file or environment).
 """
 
 from __future__ import annotations
@@ -117,7 +117,9 @@ def dns_main(records: tuple[str, ...], config_file: str | None, **flags: object)
 
 @click.command(context_settings=_COMMAND)
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML settings.")
-@click.option("--dhcp", type=click.Choice(["off", "proxy", "full"]), help="Mode (required).")
+@click.option(
+    "--dhcp", type=click.Choice(["off", "proxy", "full", "observe"]), help="Mode (required)."
+)
 @click.option("--interface", "--iface", "interface", help="Interface to answer on (required).")
 @click.option("--server-ip", "--listen", "server_ip", help="This server's address in replies.")
 @click.option("--pool", "dhcp_pool", help="full: address pool START-END.")
@@ -133,7 +135,7 @@ def dns_main(records: tuple[str, ...], config_file: str | None, **flags: object)
 @click.option("--database-url", help="SQLAlchemy URL; default: SQLite in the data dir.")
 @click.option("--log-level", type=_LOG_LEVEL)
 def dhcp_main(config_file: str | None, **flags: object) -> None:
-    """Serve DHCP (proxyDHCP or full) for network boot on one interface."""
+    """Serve DHCP (proxyDHCP or full) for network boot on one interface, or observe it."""
     try:
         settings = load_settings(os.environ, config_file, flags)
         daemons.check_dhcp_enabled(settings)

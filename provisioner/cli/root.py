@@ -242,7 +242,7 @@ def show_command(
 @click.option("--dns", help="DNS listen address HOST:PORT, e.g. 0.0.0.0:53 (default: off).")
 @click.option(
     "--dhcp",
-    type=click.Choice(["off", "proxy", "full"]),
+    type=click.Choice(["off", "proxy", "full", "observe"]),
     help="DHCP mode (default off); needs --interface.",
 )
 @click.option("--interface", help="The only interface DHCP answers on.")

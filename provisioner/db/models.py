@@ -274,3 +274,23 @@ class LoginSessionRow(Base):
     address: Mapped[str] = mapped_column(String(45))
     created_at: Mapped[datetime]
     seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
+# -- other DHCP servers heard on the segment (migration 0008) ---------------------------------
+class DhcpServerRow(Base):
+    """One foreign DHCP server (provisioner.dhcp.observe): one row per server id;
+    ``clients`` holds at most a few of the clients it answered."""
+
+    __tablename__ = "dhcp_servers"
+
+    server_id: Mapped[str] = mapped_column(String(15), primary_key=True)
+    source: Mapped[str] = mapped_column(String(15))
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    replies: Mapped[int] = mapped_column(BigInteger)
+    answers_pxe: Mapped[bool]
+    offers_boot: Mapped[bool]
+    #: {"options": {code: hex}, "boot_file": str, "next_server": str}
+    offer: Mapped[dict[str, Any]]
+    #: {"clients": [{"mac", "message", "address", "pxe", "at"}, ...]} newest first
+    clients: Mapped[dict[str, Any]]

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from provisioner.bootnames import join_initrd, split_initrd
 from provisioner.db.accounts import AccountsSql
+from provisioner.db.dhcpseen import DhcpServersSql
 from provisioner.db.engine import make_engines
 from provisioner.db.mapping import assign, columns, from_row
 from provisioner.db.models import (
@@ -62,7 +63,7 @@ def _users(kind: str, keys: Sequence[str], limit: int = 5) -> str:
     return f"{kind} {shown}{more}"
 
 
-class SqlStore(AccountsSql):
+class SqlStore(AccountsSql, DhcpServersSql):
     """Store over SQLAlchemy. Thread-safe: one session per call."""
 
     def __init__(self, url: str, busy_timeout: float = 15.0) -> None:

@@ -14,7 +14,8 @@ from provisioner.dhcp.leases import Scope
 from provisioner.dhcp.options import Opt, network_options, u32
 from provisioner.errors import ConfigError
 
-MODES = ("proxy", "full")
+#: the modes that bind sockets (``observe`` binds but never sends)
+MODES = ("proxy", "full", "observe")
 
 #: an inclusive address range (first, last)
 Range = tuple[IPv4Address, IPv4Address]

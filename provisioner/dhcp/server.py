@@ -11,9 +11,16 @@ Built by :func:`provisioner.daemons.dhcp_server` from the settings::
 the safety rule and reads the interface's address); ``backend`` is the narrow
 :class:`~provisioner.dhcp.backend.DhcpBackend` to the known nodes and the leases.
 
-Safety: nothing is bound unless a mode (``proxy``/``full``) AND an interface
-are named (``configure`` raises ConfigError otherwise); both sockets (UDP 67 and
-the PXE boot server port 4011) are bound to that interface with SO_BINDTODEVICE.
+Safety: nothing is bound unless a mode (``proxy``/``full``/``observe``) AND an
+interface are named (``configure`` raises ConfigError otherwise); every socket
+is bound to that interface with SO_BINDTODEVICE.
+
+Other servers: replies heard on the client port 68 go to a
+:class:`~provisioner.dhcp.watch.Watch` (and from it, each flush, to the backend).
+``observe`` mode binds 67 (client requests: which clients netboot) and 68 and
+never sends; ``proxy``/``full`` bind 67 and 4011 to serve, and 68 if they can
+(a local DHCP client may hold it: then they do without), to warn when another
+server answers network-boot clients.
 
 Robustness: a packet the codec cannot decode is dropped and logged (rate
 limited); an unexpected error while handling one packet is logged with its
@@ -42,6 +49,7 @@ from provisioner.dhcp.config import DhcpConfig
 from provisioner.dhcp.leases import Snapshot
 from provisioner.dhcp.packet import ZERO, DhcpPacketError, Packet, parse
 from provisioner.dhcp.policy import (
+    CLIENT_PORT,
     PXE_PORT,
     SERVER_PORT,
     State,
@@ -50,6 +58,7 @@ from provisioner.dhcp.policy import (
     describe_request,
 )
 from provisioner.dhcp.subnets import OncePer, describe_pools, lease_table, snapshot
+from provisioner.dhcp.watch import Watch
 from provisioner.errors import ConfigError
 
 log = logging.getLogger("provisioner.dhcp")
@@ -135,6 +144,7 @@ class DhcpServer:
         self.flush = flush
         self.clock = clock
         self.state: State | None = None
+        self.watch: Watch | None = None
         self._endpoints: list[_Endpoint] = []
         self._task: asyncio.Task[None] | None = None
         self._stamp = ""
@@ -156,30 +166,43 @@ class DhcpServer:
         self._stamp = await loop.run_in_executor(None, self.backend.stamp)
         snap = await loop.run_in_executor(None, self._snapshot, cfg)
         self.state = State(cfg, snap, lease_table(cfg, leases))
-        for port in (SERVER_PORT, PXE_PORT):
-            sock = open_socket(iface, port)
+        known = await loop.run_in_executor(None, self.backend.dhcp_servers)
+        self.watch = Watch(cfg.mode, [str(cfg.server_ip)], known)
+        self.watch.warn_known()
+        observing = cfg.mode == "observe"
+        ports = (SERVER_PORT, CLIENT_PORT) if observing else (SERVER_PORT, PXE_PORT)
+        for port in ports:
+            await self._listen(loop, port)
+        if not observing:
             try:
-                _, endpoint = await loop.create_datagram_endpoint(
-                    lambda p=port: _Endpoint(self, p),  # type: ignore[misc]
-                    sock=sock,
-                )
-            except BaseException:
-                sock.close()
-                await self._close()
-                raise
-            self._endpoints.append(endpoint)
+                await self._listen(loop, CLIENT_PORT)
+            except ConfigError as exc:
+                log.warning("DHCP: not watching for other servers: %s", exc.message)
         self._task = loop.create_task(self._housekeeping(), name="dhcp-housekeeping")
         log.info(
-            "DHCP %s on %s (server %s, ports %d and %d)%s, %d known nodes, %d leases",
+            "DHCP %s on %s (server %s, ports %s)%s, %d known nodes, %d leases, %d other servers",
             cfg.mode,
             iface,
             cfg.server_ip,
-            SERVER_PORT,
-            PXE_PORT,
+            ", ".join(str(e.port) for e in self._endpoints),
             describe_pools(cfg),
             len(snap.nodes),
             len(leases),
+            len(known),
         )
+
+    async def _listen(self, loop: asyncio.AbstractEventLoop, port: int) -> None:
+        sock = open_socket(self.interface, port)
+        try:
+            _, endpoint = await loop.create_datagram_endpoint(
+                lambda: _Endpoint(self, port),
+                sock=sock,
+            )
+        except BaseException:
+            sock.close()
+            await self._close()
+            raise
+        self._endpoints.append(endpoint)
 
     def _snapshot(self, cfg: DhcpConfig) -> Snapshot:
         snap = snapshot(cfg, self.backend.nodes())
@@ -196,6 +219,7 @@ class DhcpServer:
         await self._close()
         if self.state is not None:
             await self._write_leases()
+            await self._write_servers()
         log.info("DHCP stopped")
 
     async def _close(self) -> None:
@@ -207,11 +231,19 @@ class DhcpServer:
 
     # -- the packet path ------------------------------------------------------------------------
     def datagram(self, data: bytes, source: tuple[str, int], endpoint: _Endpoint) -> None:
-        state = self.state
-        if state is None:
+        state, watch = self.state, self.watch
+        if state is None or watch is None:
             return
+        if endpoint.port == CLIENT_PORT and source[0] in watch.own:
+            return  # our own broadcast reply, looped back: not worth parsing again
         try:
             request = parse(data)
+            if endpoint.port == CLIENT_PORT:
+                watch.reply(request, source[0], self.clock())
+                return
+            watch.request(request, self.clock())
+            if state.cfg.mode == "observe":
+                return
             result = decide(request, endpoint.port, source, state, self.clock())
             state.table.apply(result.change)
             if result.reply is not None:
@@ -261,6 +293,7 @@ class DhcpServer:
             await asyncio.sleep(self.flush)
             try:
                 await self._write_leases()
+                await self._write_servers()
                 if loop.time() >= next_refresh:
                     next_refresh = loop.time() + self.refresh
                     await self._reload(loop)
@@ -278,6 +311,14 @@ class DhcpServer:
         self._stamp = stamp
         self.state = State(state.cfg, snap, state.table)
         log.info("DHCP: reloaded %d known nodes", len(snap.nodes))
+
+    async def _write_servers(self) -> None:
+        if self.watch is None:
+            return
+        taken = self.watch.take()
+        if taken:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, self.backend.record_dhcp_servers, taken)
 
     async def _write_leases(self) -> None:
         """Hand the table's changes to the backend in a worker thread (the table

@@ -24,7 +24,7 @@ from provisioner.errors import ValidationError
 from provisioner.importer import MAX_IMPORT_BYTES
 from provisioner.preflight import Problem, rack
 from provisioner.service import Saved, Service
-from provisioner.views import event_view, node_view, profile_view, token_view
+from provisioner.views import dhcp_servers_view, event_view, node_view, profile_view, token_view
 from provisioner.web.auth import require_token
 from provisioner.web.body import json_object, read_body
 from provisioner.web.boot import server_url as boot_server_url
@@ -276,3 +276,10 @@ def delete_token(token_id: str) -> tuple[str, int]:
     (a viewer's write is refused, whatever its path) and then be a 422, not a 404."""
     ctx().store.delete_token(parse_count("token_id", token_id, 0, EVENT_ID_MAX))
     return "", 204
+
+
+# -- other DHCP servers heard (observe mode; proxy/full watch) ----------------------------
+@bp.get("/dhcp/servers")
+def list_dhcp_servers() -> Response:
+    service = ctx().service
+    return jsonify(dhcp_servers_view(service.settings.dhcp, service.store.list_dhcp_servers()))

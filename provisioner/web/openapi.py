@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from provisioner.domain import TOKEN_ROLES, Action, State
+from provisioner.web.dhcp_openapi import dhcp_paths, dhcp_schemas
 from provisioner.web.media_openapi import media_paths, media_schemas
 from provisioner.web.openapi_parts import (
     BAD,
@@ -375,6 +376,7 @@ def openapi_document() -> dict[str, Any]:
     }
     paths.update(_agent_paths())
     paths.update(media_paths())
+    paths.update(dhcp_paths())
     return {
         "openapi": "3.1.0",
         "info": {
@@ -404,7 +406,7 @@ def openapi_document() -> dict[str, Any]:
                 "Unauthorized": json(ref("Error"), "Missing or invalid token"),
                 "Forbidden": json(ref("Error"), "Token lacks the admin role"),
             },
-            "schemas": {**_SCHEMAS, **media_schemas()},
+            "schemas": {**_SCHEMAS, **media_schemas(), **dhcp_schemas()},
         },
     }
 

@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 from provisioner.domain import (
     BUNDLE_KINDS,
     Bundle,
+    DhcpServerSeen,
     Event,
     Lease,
     Node,
@@ -31,7 +32,7 @@ from provisioner.domain import (
     utcnow,
 )
 from provisioner.errors import Conflict, NotFound, StoreError, ValidationError
-from provisioner.store import BootRecords, BootStep, Store
+from provisioner.store import BootRecords, BootStep, Change, Store
 from tests.support.fake_accounts import MemoryAccounts
 
 
@@ -52,6 +53,7 @@ class MemoryStore(MemoryAccounts):
         self._events: list[Event] = []
         self._tokens: dict[int, Token] = {}
         self._leases: dict[IPv4Address, Lease] = {}
+        self._dhcp_servers: dict[str, DhcpServerSeen] = {}
         self._ids = itertools.count(1)
         self._stamp = 0
         self._bindings: dict[str, tuple[str, datetime]] = {}  # ip -> (mac, seen)
@@ -335,6 +337,16 @@ class MemoryStore(MemoryAccounts):
                 self._leases.pop(ip, None)
             for lease in leases:
                 self._leases[lease.ip] = lease
+
+    def list_dhcp_servers(self) -> list[DhcpServerSeen]:
+        with self._lock:
+            return [self._dhcp_servers[k] for k in sorted(self._dhcp_servers)]
+
+    def change_dhcp_server(self, server_id: str, change: Change[DhcpServerSeen]) -> DhcpServerSeen:
+        with self._lock:
+            new = change(self._dhcp_servers.get(server_id))
+            self._dhcp_servers[server_id] = new
+            return new
 
     def nodes_stamp(self) -> str:
         with self._lock:

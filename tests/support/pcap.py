@@ -16,6 +16,8 @@ class Datagram:
     dst: str
     dport: int
     payload: bytes
+    #: the Ethernet source address, ``aa:bb:cc:dd:ee:ff``
+    src_mac: str = ""
 
 
 def udp_datagrams(path: Path) -> list[Datagram]:
@@ -56,5 +58,10 @@ def _udp(frame: bytes) -> Datagram | None:
     udp = ip[ihl:total]
     sport, dport, length = struct.unpack_from("!HHH", udp)
     return Datagram(
-        str(IPv4Address(ip[12:16])), sport, str(IPv4Address(ip[16:20])), dport, udp[8:length]
+        str(IPv4Address(ip[12:16])),
+        sport,
+        str(IPv4Address(ip[16:20])),
+        dport,
+        udp[8:length],
+        frame[6:12].hex(":"),
     )

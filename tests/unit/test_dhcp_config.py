@@ -53,3 +53,8 @@ def test_server_ip_falls_back_to_the_interface_address() -> None:
     )
     with pytest.raises(ConfigError, match="no IPv4 address"):
         dhcp_config(settings)
+
+
+def test_observe_mode_needs_no_address_on_its_interface() -> None:
+    settings = load_settings({}, overrides={"dhcp": "observe", "interface": "mirror0"})
+    assert dhcp_config(settings).server_ip == IPv4Address("0.0.0.0")

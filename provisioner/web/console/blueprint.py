@@ -43,6 +43,7 @@ NAV: list[NavItem] = [
     NavItem("Profiles", "console.profiles", Role.VIEWER),
     NavItem("Releases", "console.releases", Role.VIEWER),
     NavItem("Bundles", "console.bundles", Role.VIEWER),
+    NavItem("DHCP", "console.dhcp_servers", Role.VIEWER),
     NavItem("Tokens", "console.tokens", Role.ADMIN),
     NavItem("Users", "console.users", Role.ADMIN),
 ]

@@ -14,6 +14,7 @@ PAGES = (
     "profiles",
     "releases",
     "bundles",
+    "dhcp",
     "tokens",
     "users",
 )
