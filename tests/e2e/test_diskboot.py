@@ -121,7 +121,7 @@ def test_a_bios_box_lives_from_its_disk_install_update_rollback_fallback_power_c
     vm.boot(900, then_disk=True)
     _running(il, vm, "1.0", "A")
     console = vm.console(400)
-    assert "action local" in console or "LOCALBOOT" in console or "local" in console, console
+    assert console.index("Booting from local disk") < console.index("GRUB loading"), console
     assert "provisioner: booting slot A" in console, console
     assert f"{HOST} login:" in console, console
     assert il.node_state(vm).running["addresses"] == "192.0.2.60/24"
@@ -180,5 +180,8 @@ def test_a_uefi_box_installs_and_comes_up_running_from_its_disk(il: InstallerLab
     # whose boot manager goes on to the disk (UEFI-safe)
     vm.boot(900, then_disk=True)
     _running(il, vm, "1.0", "A", timeout=600)
-    assert "uefi-node login:" in vm.console(400)
+    console = vm.console(400)
+    # HTTP boot -> iPXE -> its script -> GRUB's local.efi, which chainloaded the disk
+    assert "GET /boot/files/loader/local.efi" in il.server_log(tail=100_000), il.why(vm)
+    assert "uefi-node login:" in console
     assert re.search(r"192\.0\.2\.61/24", il.node_state(vm).running["addresses"])
