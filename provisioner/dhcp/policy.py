@@ -85,6 +85,16 @@ class Result:
     #: what to change in the lease table (the daemon applies it)
     change: Change | None = None
 
+    @property
+    def durable(self) -> bool:
+        """The reply grants a lease: send it only once ``change`` is committed."""
+        return isinstance(self.change, Bind)
+
+    @property
+    def writes(self) -> bool:
+        """``change`` is something the store keeps (a lease bound or dropped)."""
+        return isinstance(self.change, Bind | Release | Decline)
+
 
 @dataclass(frozen=True, slots=True)
 class State:
