@@ -42,7 +42,7 @@ class GroupCommit:
         save: Save,
         send: Callable[[Reply], None],
         *,
-        window: float = 0.002,
+        window: float = 0.005,
         retry: float = 0.5,
     ) -> None:
         self.table = table

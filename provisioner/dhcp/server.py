@@ -122,7 +122,7 @@ class DhcpServer:
         backend: DhcpBackend,
         *,
         refresh: float = 2.0,
-        commit_window: float = 0.002,
+        commit_window: float = 0.005,
         clock: Callable[[], float] = time.time,
         observer: Callable[[str, str | None], None] | None = None,
     ) -> None:
