@@ -99,6 +99,7 @@ class GroupCommit:
                 await loop.run_in_executor(None, self.save, saved, gone)
             except asyncio.CancelledError:  # stopping: stop() writes them again
                 self.table.requeue(saved, gone)
+                self._waiting[:0] = replies  # ... and then sends these
                 raise
             except Exception as exc:
                 self.table.requeue(saved, gone)
