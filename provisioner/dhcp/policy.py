@@ -89,6 +89,16 @@ class Result:
     #: warn about this at most once a minute per this key (e.g. the relay's address)
     once_per: str | None = None
 
+    @property
+    def durable(self) -> bool:
+        """The reply grants a lease: send it only once ``change`` is committed."""
+        return isinstance(self.change, Bind)
+
+    @property
+    def writes(self) -> bool:
+        """``change`` is something the store keeps (a lease bound or dropped)."""
+        return isinstance(self.change, Bind | Release | Decline)
+
 
 @dataclass(frozen=True, slots=True)
 class State:

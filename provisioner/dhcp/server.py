@@ -5,7 +5,7 @@ Built by :func:`provisioner.daemons.dhcp_server` from the settings::
     server = DhcpServer(interface, configure, backend)
     await server.start()     # ConfigError: DHCP off, no interface, port in use, ...
     ...                      # serves until
-    await server.stop()      # closes the sockets, writes the last leases
+    await server.stop()      # closes the sockets, commits the last changes
 
 ``configure()`` returns the :class:`~provisioner.dhcp.config.DhcpConfig` (it checks
 the safety rule and reads the interface's address); ``backend`` is the narrow
@@ -27,10 +27,10 @@ limited); an unexpected error while handling one packet is logged with its
 traceback and the daemon goes on with the next packet.
 
 State: the known nodes come from the backend in a worker thread when its stamp
-changes (polled every ``refresh`` seconds); leases are written behind, in
-batches, every ``flush`` seconds and on stop. A crash loses at most the leases
-of the last ``flush`` seconds; their clients keep their addresses and re-record
-them when they renew (the server ACKs a free address to the client asking).
+changes (polled every ``refresh`` seconds). Leases are durable before the ACK:
+an ACK that grants a lease waits for the group commit (:mod:`.commit`) that
+writes it, gathering the ACKs of ``commit_window`` seconds into one transaction;
+OFFERs, NAKs and the PXE port's ACKs go out at once (they grant nothing).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from provisioner.dhcp.backend import DhcpBackend
+from provisioner.dhcp.commit import GroupCommit
 from provisioner.dhcp.config import DhcpConfig
 from provisioner.dhcp.leases import Snapshot
 from provisioner.dhcp.packet import ZERO, DhcpPacketError, Packet, parse
@@ -52,6 +53,7 @@ from provisioner.dhcp.policy import (
     CLIENT_PORT,
     PXE_PORT,
     SERVER_PORT,
+    Reply,
     State,
     decide,
     describe_reply,
@@ -130,7 +132,7 @@ class DhcpServer:
         backend: DhcpBackend,
         *,
         refresh: float = 2.0,
-        flush: float = 1.0,
+        commit_window: float = 0.005,
         clock: Callable[[], float] = time.time,
         observer: Callable[[str, str | None], None] | None = None,
     ) -> None:
@@ -141,7 +143,8 @@ class DhcpServer:
         #: timeline); called in a worker thread, never on the packet path.
         self.observer = observer
         self.refresh = refresh
-        self.flush = flush
+        self.commit_window = commit_window
+        self._commit: GroupCommit | None = None
         self.clock = clock
         self.state: State | None = None
         self.watch: Watch | None = None
@@ -178,6 +181,14 @@ class DhcpServer:
                 await self._listen(loop, CLIENT_PORT)
             except ConfigError as exc:
                 log.warning("DHCP: not watching for other servers: %s", exc.message)
+        server_port = self._endpoints[0]  # SERVER_PORT: listened on first
+        self._commit = GroupCommit(
+            self.state.table,
+            self.backend.save_leases,
+            lambda reply: self._send(server_port, reply),
+            window=self.commit_window,
+        )
+        self._commit.start()
         self._task = loop.create_task(self._housekeeping(), name="dhcp-housekeeping")
         log.info(
             "DHCP %s on %s (server %s, ports %s)%s, %d known nodes, %d leases, %d other servers",
@@ -216,9 +227,11 @@ class DhcpServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._commit is not None:
+            await self._commit.stop()  # before the sockets close: its ACKs still go out
+            self._commit = None
         await self._close()
         if self.state is not None:
-            await self._write_leases()
             await self._write_servers()
         log.info("DHCP stopped")
 
@@ -246,9 +259,14 @@ class DhcpServer:
                 return
             result = decide(request, endpoint.port, source, state, self.clock())
             state.table.apply(result.change)
+            commit = self._commit
+            if commit is not None and result.writes:
+                commit.changed()
             if result.reply is not None:
-                assert endpoint.transport is not None
-                endpoint.transport.sendto(result.reply.pack(), result.reply.to)
+                if not result.durable:
+                    self._send(endpoint, result.reply)
+                elif commit is not None:  # None: stopping, the ACK is not sent
+                    commit.after_commit(result.reply)  # it waits for its lease
                 if log.isEnabledFor(logging.INFO):
                     log.info("%s", describe_request(request))
                     log.info("%s", describe_reply(result.reply))
@@ -267,6 +285,11 @@ class DhcpServer:
             self._dropped(source, exc)
         except Exception:
             log.exception("DHCP: error handling a packet from %s:%d; dropped", *source)
+
+    @staticmethod
+    def _send(endpoint: _Endpoint, reply: Reply) -> None:
+        if endpoint.transport is not None:  # None: closed while a commit ran
+            endpoint.transport.sendto(reply.pack(), reply.to)
 
     def _observe(self, mac: str, reply: Packet) -> None:
         observer = self.observer
@@ -290,9 +313,8 @@ class DhcpServer:
         loop = asyncio.get_running_loop()
         next_refresh = loop.time() + self.refresh
         while True:
-            await asyncio.sleep(self.flush)
+            await asyncio.sleep(1.0)
             try:
-                await self._write_leases()
                 await self._write_servers()
                 if loop.time() >= next_refresh:
                     next_refresh = loop.time() + self.refresh
@@ -319,17 +341,3 @@ class DhcpServer:
         if taken:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, self.backend.record_dhcp_servers, taken)
-
-    async def _write_leases(self) -> None:
-        """Hand the table's changes to the backend in a worker thread (the table
-        itself is only ever touched from the event loop)."""
-        assert self.state is not None
-        table = self.state.table
-        saved, gone = table.take_changes()
-        if saved or gone:
-            loop = asyncio.get_running_loop()
-            try:
-                await loop.run_in_executor(None, self.backend.save_leases, saved, gone)
-            except BaseException:
-                table.requeue(saved, gone)
-                raise
