@@ -59,18 +59,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def playwright() -> Iterator[Any]:
-    """One Playwright driver for the whole session: its sync API runs an event loop
-    in this thread, so a second ``sync_playwright()`` while the first is open (the
-    browser tests' session browser, then the VM test that installs through the
-    browser) fails. Both launch their Chromium from this one."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        yield pw
-
-
-@pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer | None]:
     url = os.environ.get("PROVISIONER_TEST_DATABASE_URL")
     if url:

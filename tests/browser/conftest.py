@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from tests.browser.console import CHROMIUM, CHROMIUM_ARGS, PASSWORDS, USERS, Console
 from tests.support.server import serve
@@ -35,15 +35,19 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         yield found
 
 
-@pytest.fixture(scope="session")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    launched = playwright.chromium.launch(
-        executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=60_000
-    )
-    try:
-        yield launched
-    finally:
-        launched.close()
+@pytest.fixture(scope="package")
+def browser() -> Iterator[Browser]:
+    """Package-scoped: Playwright's sync API runs an asyncio loop in this thread while
+    it is open, so it must stop when the browser tests end (the tests after them call
+    asyncio.run(), and the VM test that installs through the browser starts its own)."""
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=60_000
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from playwright.sync_api import Browser, Page, Playwright, expect
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from provisioner.cli import main as cli
 from tests.browser.console import CHROMIUM, CHROMIUM_ARGS, screenshot
@@ -51,7 +51,7 @@ def il(tmp_path: Path, artifacts: Artifacts) -> Iterator[InstallerLab]:
 
 
 @pytest.fixture
-def browser(il: InstallerLab, tmp_path: Path, playwright: Playwright) -> Iterator[Browser]:
+def browser(il: InstallerLab, tmp_path: Path) -> Iterator[Browser]:
     """Debian's chromium, started inside a client namespace of the lab (a wrapper
     that ``ip netns exec``s it; Playwright talks to it over its pipes)."""
     if not CHROMIUM.exists():
@@ -60,13 +60,14 @@ def browser(il: InstallerLab, tmp_path: Path, playwright: Playwright) -> Iterato
     wrapper = tmp_path / "chromium-in-lab"
     wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {laptop.name} {CHROMIUM} "$@"\n')
     wrapper.chmod(0o755)
-    launched = playwright.chromium.launch(
-        executable_path=str(wrapper), args=CHROMIUM_ARGS, headless=True, timeout=60_000
-    )
-    try:
-        yield launched
-    finally:
-        launched.close()
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(
+            executable_path=str(wrapper), args=CHROMIUM_ARGS, headless=True, timeout=60_000
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
 
 
 def _state(page: Page) -> str:

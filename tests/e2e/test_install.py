@@ -251,7 +251,7 @@ def test_a_node_with_only_a_release_installs_its_phases_stream_and_it_boots_loca
     ipxe = il.lab.server.run(
         "busybox", "wget", "-q", "-O", "-", f"http://192.0.2.1:8080/boot/ipxe?mac={vm.mac}"
     )
-    assert ipxe.stdout.endswith("action local\nexit\n")
+    assert ipxe.stdout.endswith("loader/local.efi ||\nexit\n")  # UEFI: GRUB; BIOS: exit
     # and the box really does: pxelinux reads that file and hands back to the BIOS,
     # which goes on to the disk and its own loader (GRUB: slot A); no agent runs
     vm.boot(120)

@@ -60,7 +60,11 @@ def test_a_milestone_seen_by_each_http_worker_and_by_tftp_reaches_the_timeline(
     (data / "boot" / "vmlinuz").write_bytes(b"kernel" * 100)
     tftp_port = _free_udp_port()
     with serve(
-        tmp_path, http_workers="2", http_threads="2", tftp=f"127.0.0.1:{tftp_port}"
+        tmp_path,
+        http_workers="2",
+        http_threads="2",
+        tftp=f"127.0.0.1:{tftp_port}",
+        http_max_per_client="1000",  # every connection here comes from 127.0.0.1
     ) as server:
         url = urlsplit(server.base)
         host, port = url.hostname or "127.0.0.1", url.port or 80
