@@ -36,6 +36,14 @@ class Daemon(Protocol):
     async def stop(self) -> None: ...
 
 
+async def cancel(task: asyncio.Task[None] | None) -> None:
+    """Cancel ``task`` (if any) and wait until it has ended."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def run(daemon: Daemon, stop: asyncio.Event) -> None:
     """Start ``daemon``, serve until ``stop`` is set, stop it."""
     await daemon.start()

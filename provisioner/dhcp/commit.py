@@ -18,11 +18,11 @@ the event loop only; :meth:`LeaseTable.take_changes` hands over a batch)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from ipaddress import IPv4Address
 
+from provisioner import netio
 from provisioner.dhcp.leases import LeaseTable
 from provisioner.dhcp.policy import Reply
 from provisioner.domain import Lease
@@ -71,11 +71,8 @@ class GroupCommit:
 
     async def stop(self) -> None:
         """Stop the task and commit what is left (replies included)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await netio.cancel(self._task)
+        self._task = None
         await self.commit()
 
     async def _run(self) -> None:

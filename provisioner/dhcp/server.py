@@ -44,6 +44,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
+from provisioner import netio
 from provisioner.dhcp.backend import DhcpBackend
 from provisioner.dhcp.commit import GroupCommit
 from provisioner.dhcp.config import DhcpConfig
@@ -222,11 +223,8 @@ class DhcpServer:
         return snap
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await netio.cancel(self._task)
+        self._task = None
         if self._commit is not None:
             await self._commit.stop()  # before the sockets close: its ACKs still go out
             self._commit = None
