@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
-from tests.browser.console import CHROMIUM, CHROMIUM_ARGS, PASSWORDS, USERS, Console
+from tests.browser.console import CHROMIUM, PASSWORDS, USERS, Console, chromium
 from tests.support.server import serve
 
 pytestmark = pytest.mark.browser
@@ -40,14 +40,8 @@ def browser() -> Iterator[Browser]:
     """Package-scoped: Playwright's sync API runs an asyncio loop in this thread while
     it is open, so it must stop when the browser tests end (the tests after them call
     asyncio.run(), and the VM test that installs through the browser starts its own)."""
-    with sync_playwright() as pw:
-        launched = pw.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=60_000
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

@@ -4,14 +4,16 @@ driven by Playwright (never ``playwright install``: the system browser only)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.support.server import BIN, Server
 
@@ -27,6 +29,22 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+@contextlib.contextmanager
+def chromium(executable: Path = CHROMIUM) -> Iterator[Browser]:
+    """Debian's Chromium (or a wrapper that starts it) headless, through a Playwright
+    driver of its own; closed, with the driver, on leaving."""
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(
+            executable_path=str(executable), args=CHROMIUM_ARGS, headless=True, timeout=60_000
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
 #: every user the session fixture makes: name -> role (the password is PASSWORDS[name])
 USERS = {"ada": "admin", "otto": "operator", "vera": "viewer"}
 PASSWORDS = {name: f"{name}-secret-pw" for name in USERS}

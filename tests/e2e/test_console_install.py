@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from provisioner.cli import main as cli
-from tests.browser.console import CHROMIUM, CHROMIUM_ARGS, screenshot
+from tests.browser.console import CHROMIUM, chromium, screenshot
 from tests.e2e.installer_lab import KERNEL_ARGS, Artifacts, InstallerLab, installer_lab
 from tests.support import netns
 from tests.support.netns import SERVER_IP
@@ -60,14 +61,8 @@ def browser(il: InstallerLab, tmp_path: Path) -> Iterator[Browser]:
     wrapper = tmp_path / "chromium-in-lab"
     wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {laptop.name} {CHROMIUM} "$@"\n')
     wrapper.chmod(0o755)
-    with sync_playwright() as pw:
-        launched = pw.chromium.launch(
-            executable_path=str(wrapper), args=CHROMIUM_ARGS, headless=True, timeout=60_000
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium(wrapper) as launched:
+        yield launched
 
 
 def _state(page: Page) -> str:
@@ -75,10 +70,15 @@ def _state(page: Page) -> str:
 
 
 def _watch(page: Page, vm: Vm, il: InstallerLab, want: str, timeout: float) -> None:
-    """Reload the node page until its state is ``want`` (as a person would)."""
+    """Reload the node page until its state is ``want`` (as a person would). While a
+    node installs, the page's own script reloads it when the state changes; a reload
+    of ours that meets one of its own fails, and the next round looks again."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        page.reload()
+        try:
+            page.reload()
+        except PlaywrightError:
+            page.wait_for_load_state()
         if _state(page) == want:
             return
         assert _state(page) != "failed", il.why(vm)
