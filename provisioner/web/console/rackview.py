@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from provisioner.bootview import BootSnapshot
-from provisioner.domain import Event, Node, State
+from provisioner.bootview import BootSnapshot, Effective
+from provisioner.domain import Event, Node, Profile, State
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,3 +134,24 @@ class Query:
         args["dir"] = "desc" if self.desc else "asc"
         args.update(changes)
         return {k: v for k, v in args.items() if v}
+
+
+def used_by(
+    snap: BootSnapshot,
+    named_by: Callable[[Profile], str | None],
+    installs: Callable[[Effective], str | None],
+) -> dict[str, list[str]]:
+    """Name -> who uses it (``profile P``, then node host names or MACs): a profile by
+    its ``named_by`` (its release or bundle), a node by what it ``installs`` (its own
+    or its profile's). What the releases and bundles pages show, and why a delete
+    is refused."""
+    found: dict[str, list[str]] = {}
+    for p in snap.catalog.profiles.values():
+        name = named_by(p)
+        if name:
+            found.setdefault(name, []).append(f"profile {p.name}")
+    for n in snap.nodes.values():
+        name = installs(snap.effective(n))
+        if name is not None:
+            found.setdefault(name, []).append(n.hostname or n.mac)
+    return found

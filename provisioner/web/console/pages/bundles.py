@@ -16,6 +16,7 @@ from provisioner.web.console.auth import acting_service, require_role
 from provisioner.web.console.blueprint import bp
 from provisioner.web.console.forms import FormErrors, flash_outcome
 from provisioner.web.console.pages.releases import UPLOADS, json_errors, media_library
+from provisioner.web.console.rackview import used_by
 from provisioner.web.context import ctx
 from provisioner.web.media_api import start_upload
 
@@ -23,17 +24,12 @@ KINDS = tuple(BUNDLE_KINDS)
 
 
 def _users() -> dict[str, list[str]]:
-    """Bundle name -> who uses it: nodes (their own or their profile's) and profiles."""
-    snap = ctx().service.view.snapshot()
-    found: dict[str, list[str]] = {}
-    for p in snap.catalog.profiles.values():
-        if p.bundle:
-            found.setdefault(p.bundle, []).append(f"profile {p.name}")
-    for n in snap.nodes.values():
-        bundle = snap.effective(n).bundle
-        if bundle is not None:
-            found.setdefault(bundle.name, []).append(n.hostname or n.mac)
-    return found
+    """Bundle name -> who uses it."""
+    return used_by(
+        ctx().service.view.snapshot(),
+        lambda p: p.bundle,
+        lambda e: e.bundle.name if e.bundle else None,
+    )
 
 
 def _page(status: int = 200, **values: Any) -> tuple[str, int]:

@@ -22,6 +22,7 @@ from provisioner.web.body import json_object as json_body
 from provisioner.web.console.auth import current_user, require_role
 from provisioner.web.console.blueprint import bp
 from provisioner.web.console.forms import FormErrors, flash_outcome
+from provisioner.web.console.rackview import used_by
 from provisioner.web.context import ctx
 from provisioner.web.errors import status_for
 from provisioner.web.media_api import library, put_range, start_upload
@@ -36,17 +37,12 @@ def media_library() -> MediaLibrary:
 
 
 def _users() -> dict[str, list[str]]:
-    """Release ref -> who uses it: nodes (their own or their profile's) and profiles."""
-    snap = ctx().service.view.snapshot()
-    found: dict[str, list[str]] = {}
-    for p in snap.catalog.profiles.values():
-        if p.release:
-            found.setdefault(p.release, []).append(f"profile {p.name}")
-    for n in snap.nodes.values():
-        ref = snap.effective(n).release
-        if ref is not None:
-            found.setdefault(ref.ref, []).append(n.hostname or n.mac)
-    return found
+    """Release ref -> who uses it."""
+    return used_by(
+        ctx().service.view.snapshot(),
+        lambda p: p.release,
+        lambda e: e.release.ref if e.release else None,
+    )
 
 
 def _page(status: int = 200, **values: Any) -> tuple[str, int]:
